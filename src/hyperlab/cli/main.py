@@ -1,0 +1,400 @@
+"""The ``hyperlab`` command line.
+
+    hyperlab fit                                   # the tutorial's run (blobs, 2-50-3 MLP, SGD)
+    hyperlab fit --optimizer adam --lr 0.001 --epochs 50 --json
+
+Each sub-command is one ``add_<name>_parser(subparsers)`` function that declares its flags
+and sets ``handler`` to the function that runs it; ``COMMANDS`` lists them. Every error a
+user can cause (a bad flag value, or a ValueError from the library) ends as ONE line
+``hyperlab: error: <message>`` on stderr and exit code 2.
+"""
+from __future__ import annotations
+
+import argparse
+import contextlib
+import json
+import math
+import sys
+import textwrap
+import time
+from typing import Any, Callable, NoReturn, Sequence
+
+PROG = "hyperlab"
+EXIT_USAGE = 2
+
+# The tutorial's run: what `hyperlab fit` does without flags.
+TUTORIAL_SGD = {"learning_rate": 0.01, "momentum": 0.9}
+# What `fit` logs each epoch (with validation data): what a callback can monitor.
+LOGGED = ("loss", "accuracy", "val_loss", "val_accuracy", "learning_rate")
+
+
+# ---------------------------------------------------------------------------- parsing helpers
+def parse_value(text: str) -> Any:
+    """A flag value as Python: None, bool, int, float, a [list], else the string itself.
+
+    ``none``/``null`` -> None, ``true``/``false`` -> bool (any case), ``3`` -> 3,
+    ``1e-3`` -> 0.001, ``[1,2]`` -> [1, 2], ``val_accuracy`` -> "val_accuracy".
+    """
+    text = text.strip()
+    low = text.lower()
+    if low in ("none", "null"):
+        return None
+    if low in ("true", "false"):
+        return low == "true"
+    if text.startswith("[") and text.endswith("]"):
+        inner = text[1:-1].strip()
+        return [parse_value(item) for item in _split_top(inner)] if inner else []
+    for kind in (int, float):
+        try:
+            return kind(text)
+        except ValueError:
+            pass
+    return text
+
+
+def _split_top(text: str) -> list[str]:
+    """Split on commas that are not inside [brackets]."""
+    parts, depth, start = [], 0, 0
+    for i, ch in enumerate(text):
+        depth += {"[": 1, "]": -1}.get(ch, 0)
+        if ch == "," and depth == 0:
+            parts.append(text[start:i])
+            start = i + 1
+    parts.append(text[start:])
+    return parts
+
+
+def parse_pairs(items: str | Sequence[str] | None, flag: str) -> dict[str, Any]:
+    """``KEY=VALUE[,KEY=VALUE...]`` (one string, or several from a repeated flag) as a dict.
+
+    Raises ValueError naming ``flag`` for a part without ``=``, an empty key or a key given
+    twice.
+    """
+    if items is None:
+        return {}
+    if isinstance(items, str):
+        items = [items]
+    out: dict[str, Any] = {}
+    for item in items:
+        for part in _split_top(item):
+            if not part.strip():
+                continue
+            key, sep, value = part.partition("=")
+            key = key.strip()
+            if not sep or not key.isidentifier():
+                raise ValueError(f"{flag}: expected KEY=VALUE, got {part.strip()!r}")
+            if key in out:
+                raise ValueError(f"{flag}: {key!r} given twice")
+            out[key] = parse_value(value)
+    return out
+
+
+def parse_schedule(text: str | None) -> tuple[str, dict[str, Any]] | None:
+    """``NAME[:KEY=VALUE,...]`` -> (NAME, {KEY: VALUE})."""
+    if text is None:
+        return None
+    name, _, args = text.partition(":")
+    if not name.strip():
+        raise ValueError(f"--schedule: expected NAME[:KEY=VALUE,...], got {text!r}")
+    return name.strip(), parse_pairs(args, "--schedule")
+
+
+def parse_batch_size(text: str) -> int | str:
+    """A positive int, or ``full`` (one batch of the whole training set)."""
+    if text.strip().lower() == "full":
+        return "full"
+    try:
+        return int(text)
+    except ValueError:
+        raise ValueError(f"--batch-size: expected a positive int or 'full', got {text!r}") from None
+
+
+def _jsonable(value: Any) -> Any:
+    """``value`` with numpy scalars as Python numbers and NaN/inf as None (strict JSON)."""
+    if isinstance(value, dict):
+        return {str(k): _jsonable(v) for k, v in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [_jsonable(v) for v in value]
+    if hasattr(value, "item") and callable(value.item) and getattr(value, "ndim", 1) == 0:
+        value = value.item()
+    if isinstance(value, float) and not math.isfinite(value):
+        return None
+    if value is None or isinstance(value, (bool, int, float, str)):
+        return value
+    return repr(value)
+
+
+# ----------------------------------------------------------------------------- the parser
+class _Parser(argparse.ArgumentParser):
+    """argparse, but its errors are one line in the ``hyperlab: error:`` format."""
+
+    def error(self, message: str) -> NoReturn:
+        _print_error(f"{message} (see '{self.prog} --help')")
+        raise SystemExit(EXIT_USAGE)
+
+
+class _Formatter(argparse.RawDescriptionHelpFormatter):
+    """Descriptions as written; flag help wrapped without splitting examples mid-word."""
+
+    def _split_lines(self, text: str, width: int) -> list[str]:
+        return textwrap.wrap(text, width, break_long_words=False, break_on_hyphens=False)
+
+
+def _print_error(message: str) -> None:
+    print(f"{PROG}: error: {' '.join(str(message).split())}", file=sys.stderr)
+
+
+def add_fit_parser(subparsers: argparse._SubParsersAction) -> None:
+    """``hyperlab fit``: train one model and report train/test accuracy."""
+    p = subparsers.add_parser(
+        "fit", formatter_class=_Formatter,
+        help="train one model (default: the tutorial's run) and print its accuracy",
+        description="Train one MLP classifier and print its train/test (validation) accuracy.\n"
+                    "Without flags: the tutorial's run - blobs, Dense(50, relu, he_uniform) +\n"
+                    "Dense(softmax), SGD(learning_rate=0.01, momentum=0.9), categorical\n"
+                    "cross-entropy, batch 32, 200 epochs, seed 0 - ending with the tutorial's\n"
+                    "line, e.g. 'Train: 0.834, Test: 0.820' (train and validation accuracy).",
+        epilog="examples:\n"
+               "  hyperlab fit\n"
+               "  hyperlab fit --dataset moons --data-arg noise=0.3 --hidden 16 16\n"
+               "  hyperlab fit --optimizer adam --lr 0.001 --epochs 50 --json\n"
+               "  hyperlab fit --schedule InverseTimeDecay:initial_learning_rate=0.1,decay_steps=1,decay_rate=0.01\n"
+               "  hyperlab fit --schedule StepDecay:initial_learning_rate=0.1,drop=0.5,epochs_drop=32\n"
+               "  hyperlab fit --plateau patience=5,factor=0.1 --early-stopping patience=20\n"
+               "\nKEY=VALUE values are parsed as int, float, true/false, none or [a,b]; "
+               "anything else stays a string.")
+    data = p.add_argument_group("data")
+    data.add_argument("--dataset", default="blobs", metavar="NAME",
+                      help="dataset name, one of hyperlab.datasets.NAMES (default: blobs; "
+                           "e.g. --dataset moons)")
+    data.add_argument("--data-arg", action="append", metavar="KEY=VALUE",
+                      help="dataset argument, repeatable (default: the dataset's own; "
+                           "e.g. --data-arg noise=0.3)")
+    model = p.add_argument_group("model")
+    model.add_argument("--hidden", type=int, nargs="*", default=[50], metavar="UNITS",
+                       help="units of each hidden Dense layer; none for no hidden layer "
+                            "(default: 50; e.g. --hidden 50 50)")
+    model.add_argument("--activation", default="relu",
+                       help="activation of the hidden layers (default: relu; e.g. --activation tanh)")
+    model.add_argument("--initializer", default="he_uniform",
+                       help="kernel initializer of the hidden layers (default: he_uniform; "
+                            "e.g. --initializer glorot_uniform)")
+    opt = p.add_argument_group("optimizer")
+    opt.add_argument("--optimizer", default="sgd", metavar="NAME",
+                     help="sgd, rmsprop, adagrad, adadelta, adam, adamax or nadam "
+                          "(default: sgd; e.g. --optimizer adam)")
+    opt.add_argument("--lr", "--learning-rate", dest="lr", type=float, metavar="FLOAT",
+                     help="learning rate (default: 0.01 for sgd, as the tutorial; else the "
+                          "optimizer's Keras default; e.g. --lr 0.1)")
+    opt.add_argument("--momentum", type=float, metavar="FLOAT",
+                     help="momentum of sgd or rmsprop (default: 0.9 for sgd, as the tutorial; "
+                          "e.g. --momentum 0.0)")
+    opt.add_argument("--opt-arg", action="append", metavar="KEY=VALUE",
+                     help="any other optimizer argument, repeatable (default: none; "
+                          "e.g. --opt-arg nesterov=true --opt-arg clipnorm=1.0)")
+    opt.add_argument("--schedule", metavar="NAME[:KEY=VALUE,...]",
+                     help="learning-rate schedule; per-epoch ones (StepDecay) run through "
+                          "LearningRateScheduler, the others become the optimizer's learning "
+                          "rate (default: none; e.g. --schedule "
+                          "CosineDecay:initial_learning_rate=0.1,decay_steps=1000)")
+    cb = p.add_argument_group("callbacks")
+    cb.add_argument("--plateau", nargs="?", const="", metavar="KEY=VALUE,...",
+                    help="add ReduceLROnPlateau with these arguments; the flag alone uses its "
+                         "defaults (default: off; e.g. --plateau patience=5,factor=0.1)")
+    cb.add_argument("--early-stopping", nargs="?", const="", metavar="KEY=VALUE,...",
+                    help="add EarlyStopping with these arguments; the flag alone uses its "
+                         "defaults (default: off; e.g. --early-stopping patience=20)")
+    train = p.add_argument_group("training")
+    train.add_argument("--batch-size", default="32", metavar="N|full",
+                       help="samples per update, or 'full' for full-batch (default: 32; "
+                            "e.g. --batch-size full)")
+    train.add_argument("--epochs", type=int, default=200, metavar="N",
+                       help="epochs to train (default: 200; e.g. --epochs 50)")
+    train.add_argument("--seed", type=int, default=0, metavar="N",
+                       help="seed of the initial weights and the shuffling (default: 0; "
+                            "e.g. --seed 1)")
+    train.add_argument("--no-shuffle", action="store_true",
+                       help="keep the training order fixed (default: shuffle every epoch)")
+    out = p.add_argument_group("output")
+    out.add_argument("--verbose", type=int, choices=(0, 1, 2), default=1,
+                     help="0 silent, 1 progress bar on stderr, 2 one line per epoch "
+                          "(default: 1; e.g. --verbose 0)")
+    out.add_argument("--json", action="store_true",
+                     help="print one JSON object on stdout (config, accuracies, losses, "
+                          "history, diverged/stopped epoch, wall time) instead of text; "
+                          "progress then goes to stderr (default: text)")
+    p.set_defaults(handler=run_fit)
+
+
+COMMANDS: tuple[Callable[[argparse._SubParsersAction], None], ...] = (add_fit_parser,)
+
+
+def build_parser() -> argparse.ArgumentParser:
+    from hyperlab import __version__
+
+    parser = _Parser(prog=PROG, formatter_class=_Formatter,
+                     description="hyperlab: how training hyperparameters shape learning.",
+                     epilog="Run 'hyperlab COMMAND --help' for a command's flags.")
+    parser.add_argument("--version", action="version", version=f"{PROG} {__version__}")
+    subparsers = parser.add_subparsers(dest="command", metavar="COMMAND", required=True)
+    for add in COMMANDS:
+        add(subparsers)
+    return parser
+
+
+# ------------------------------------------------------------------------------ hyperlab fit
+def fit_config(args: argparse.Namespace) -> dict[str, Any]:
+    """The run that ``args`` asks for, as plain JSON-able data (flags parsed, defaults filled)."""
+    if args.seed < 0:
+        raise ValueError(f"--seed must be an integer >= 0, got {args.seed}")
+    opt_name = args.optimizer.strip().lower()
+    opt_args = parse_pairs(args.opt_arg, "--opt-arg")
+    for flag, key, value in (("--lr", "learning_rate", args.lr),
+                             ("--momentum", "momentum", args.momentum)):
+        if value is not None:
+            if key in opt_args or (key == "learning_rate" and "lr" in opt_args):
+                raise ValueError(f"{flag} and --opt-arg {key}=... both given; use one")
+            opt_args[key] = value
+    if opt_name == "sgd":  # the tutorial's SGD; a --schedule brings its own learning rate
+        defaults = {k: v for k, v in TUTORIAL_SGD.items()
+                    if not (k == "learning_rate" and (args.schedule or "lr" in opt_args))}
+        opt_args = {**defaults, **opt_args}
+    schedule = parse_schedule(args.schedule)
+    if schedule is not None:
+        schedule = {"class_name": schedule[0], "config": schedule[1]}
+    return {
+        "dataset": {"name": args.dataset, "args": parse_pairs(args.data_arg, "--data-arg")},
+        "model": {"hidden": list(args.hidden), "activation": args.activation,
+                  "initializer": args.initializer},
+        "optimizer": {"name": opt_name, "args": opt_args},
+        "schedule": schedule,
+        "plateau": None if args.plateau is None else parse_pairs(args.plateau, "--plateau"),
+        "early_stopping": (None if args.early_stopping is None
+                           else parse_pairs(args.early_stopping, "--early-stopping")),
+        "batch_size": parse_batch_size(args.batch_size),
+        "epochs": args.epochs,
+        "seed": args.seed,
+        "shuffle": not args.no_shuffle,
+    }
+
+
+@contextlib.contextmanager
+def blame(flag: str):
+    """Re-raise a ValueError/TypeError of the block as one ValueError that names ``flag``."""
+    try:
+        yield
+    except (TypeError, ValueError) as err:
+        raise ValueError(f"{flag}: {err}") from None
+
+
+def build_training(config: dict[str, Any]):
+    """Optimizer and callbacks of ``config`` (validated before any data or JAX work)."""
+    import hyperlab as hl
+
+    opt_args = dict(config["optimizer"]["args"])
+    callbacks = []
+    if config["schedule"] is not None:
+        with blame("--schedule"):
+            schedule = hl.schedules.get(config["schedule"])
+        if schedule.per_epoch:
+            callbacks.append(hl.callbacks.LearningRateScheduler(schedule))
+        elif "learning_rate" in opt_args or "lr" in opt_args:
+            raise ValueError(f"--schedule {config['schedule']['class_name']} sets the learning "
+                             "rate; drop --lr (or the learning_rate --opt-arg)")
+        else:
+            opt_args["learning_rate"] = schedule
+    optimizer_cls = type(hl.optimizers.get(config["optimizer"]["name"]))
+    try:  # the optimizers' own ValueErrors name the class and the argument
+        optimizer = optimizer_cls(**opt_args)
+    except TypeError as err:
+        raise ValueError(f"{optimizer_cls.__name__}: {err}") from None
+    for flag, key in (("--plateau", "plateau"), ("--early-stopping", "early_stopping")):
+        monitor = (config[key] or {}).get("monitor", "val_loss")
+        if monitor not in LOGGED:
+            raise ValueError(f"{flag}: monitor={monitor!r} is not logged by fit; "
+                             f"choose one of {', '.join(LOGGED)}")
+    if config["plateau"] is not None:
+        with blame("--plateau"):
+            callbacks.append(hl.callbacks.ReduceLROnPlateau(**config["plateau"]))
+    if config["early_stopping"] is not None:
+        with blame("--early-stopping"):
+            callbacks.append(hl.callbacks.EarlyStopping(**config["early_stopping"]))
+    return optimizer, callbacks
+
+
+def run_fit(args: argparse.Namespace) -> int:
+    """Build the model ``args`` describe, train it, print the result (text or --json)."""
+    import hyperlab as hl
+
+    config = fit_config(args)
+    optimizer, callbacks = build_training(config)
+    with blame("--dataset"):
+        ds = hl.datasets.get(config["dataset"]["name"], **config["dataset"]["args"])
+    layers = [hl.layers.Input((ds.n_features,))]
+    layers += [hl.layers.Dense(units, config["model"]["activation"],
+                               kernel_initializer=config["model"]["initializer"])
+               for units in config["model"]["hidden"]]
+    layers.append(hl.layers.Dense(ds.n_classes, "softmax"))
+    model = hl.Sequential(layers, seed=config["seed"])
+    model.compile(optimizer, "categorical_crossentropy", ["accuracy"])
+    y = hl.datasets.to_categorical(ds.y_train, ds.n_classes)
+    vy = hl.datasets.to_categorical(ds.y_val, ds.n_classes)
+    batch_size = None if config["batch_size"] == "full" else config["batch_size"]
+
+    # In --json mode stdout carries the JSON object only: progress goes to stderr.
+    progress_out = sys.stderr if args.json else sys.stdout
+    start = time.perf_counter()
+    with contextlib.redirect_stdout(progress_out):
+        history = model.fit(ds.x_train, y, batch_size=batch_size, epochs=config["epochs"],
+                            validation_data=(ds.x_val, vy), verbose=args.verbose,
+                            callbacks=callbacks, shuffle=config["shuffle"], seed=config["seed"])
+    wall = time.perf_counter() - start
+    train_loss, train_acc = model.evaluate(ds.x_train, y)
+    test_loss, test_acc = model.evaluate(ds.x_val, vy)
+
+    if args.json:
+        layers = [{"name": layer.name, "units": layer.units, "activation": layer.activation}
+                  for layer in model.layers]
+        result = {"config": config, "optimizer_config": _optimizer_config(optimizer),
+                  "layers": layers, "params": model.count_params(),
+                  "train_accuracy": train_acc, "test_accuracy": test_acc,
+                  "train_loss": train_loss, "test_loss": test_loss,
+                  "epochs_run": len(history.history.get("loss", [])),
+                  "history": history.history, "diverged_epoch": history.diverged_epoch,
+                  "stopped_epoch": history.stopped_epoch, "wall_time_s": wall}
+        print(json.dumps(_jsonable(result)))
+        return 0
+    if history.diverged_epoch is not None:
+        print(f"Diverged: the loss was not finite from epoch {history.diverged_epoch + 1}.")
+    if history.stopped_epoch is not None:
+        print(f"EarlyStopping stopped the run at epoch {history.stopped_epoch + 1}.")
+    print(f"Train: {train_acc:.3f}, Test: {test_acc:.3f}")
+    return 0
+
+
+def _optimizer_config(optimizer: Any) -> dict[str, Any]:
+    """The optimizer's full Keras config (defaults included); a schedule as its config."""
+    config = {"class_name": type(optimizer).__name__, **optimizer.get_config()}
+    lr = config["learning_rate"]
+    if hasattr(lr, "get_config"):
+        config["learning_rate"] = {"class_name": type(lr).__name__, "config": lr.get_config()}
+    return config
+
+
+# ------------------------------------------------------------------------------------- main
+def main(argv: Sequence[str] | None = None) -> int:
+    """Run the command line; returns the exit code (0 ok, 2 usage or input error)."""
+    parser = build_parser()
+    try:
+        args = parser.parse_args(argv)
+    except SystemExit as exit_:  # --help, --version, or an argparse error already printed
+        return 0 if exit_.code is None else exit_.code if isinstance(exit_.code, int) else EXIT_USAGE
+    try:
+        return args.handler(args)
+    except ValueError as err:
+        _print_error(err)
+        return EXIT_USAGE
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,341 @@
+"""The training loop: one compiled XLA program per (architecture, optimizer structure,
+batch size, data shapes), training K runs at once.
+
+Read it top to bottom: ``_train_step`` is one Keras mini-batch update, ``_epoch`` one Keras
+epoch (shuffle, the full batches under ``lax.scan``, the last smaller batch, validation,
+callbacks), ``_chunk`` a ``lax.scan`` over epochs, and ``Cohort`` vmaps it over K runs and
+drives it from Python one *chunk* of epochs at a time (for progress bars and resumable
+studies). Everything that differs between runs only in *value* — seeds, initial weights,
+optimizer and schedule hyperparameters, callback arguments, the number of epochs — is an
+input of the program, not a constant in it, so one compilation serves them all.
+
+A run that has finished its epochs or was stopped by EarlyStopping freezes (its carry is
+kept as it was) while the others go on.
+"""
+from __future__ import annotations
+
+import functools
+import os
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Sequence
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+
+from hyperlab.engine import losses as losses_mod
+from hyperlab.engine.callbacks import EarlyStopping, LearningRateScheduler, ReduceLROnPlateau
+from hyperlab.engine.history import History
+
+Tree = Any
+CHUNK_EPOCHS = 25  # most epochs per compiled call: progress granularity vs. dispatch overhead
+
+
+def enable_compilation_cache() -> None:
+    """Use JAX's persistent compilation cache so a second process compiles nothing.
+
+    Directory: ``$HYPERLAB_CACHE_DIR``, else ``$XDG_CACHE_HOME/hyperlab/jax``, else
+    ``~/.cache/hyperlab/jax``. Left alone if the user configured a cache directory.
+    """
+    if jax.config.jax_compilation_cache_dir:
+        return
+    root = os.environ.get("HYPERLAB_CACHE_DIR")
+    if root is None:
+        base = os.environ.get("XDG_CACHE_HOME") or str(Path.home() / ".cache")
+        root = str(Path(base) / "hyperlab" / "jax")
+    try:
+        Path(root).mkdir(parents=True, exist_ok=True)
+    except OSError:
+        return  # an unwritable cache only costs compile time
+    jax.config.update("jax_compilation_cache_dir", root)
+    jax.config.update("jax_persistent_cache_min_compile_time_secs", 0.0)
+    jax.config.update("jax_persistent_cache_min_entry_size_bytes", 0)
+
+
+@dataclass(frozen=True, eq=False)
+class Program:
+    """The static description of a compiled training program.
+
+    Equality (and so the compilation cache) uses structure only: two programs whose
+    models, optimizers and callbacks differ only in values are equal.
+    """
+
+    model: Any                      # a built Sequential
+    loss: str
+    accuracy: str | None
+    optimizer: Any                  # hyperlab.optimizers.Optimizer
+    batch_size: int
+    n_train: int
+    n_val: int                      # 0: no validation data
+    shuffle: bool
+    lr_table: bool                  # a LearningRateScheduler sets the rate each epoch
+    plateau: ReduceLROnPlateau | None = None
+    early: EarlyStopping | None = None
+    key: tuple = field(init=False, repr=False)
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "key", (
+            self.model.static_config(), self.loss, self.accuracy, self.optimizer.static_config(),
+            self.batch_size, self.n_train, self.n_val, self.shuffle, self.lr_table,
+            None if self.plateau is None else self.plateau.static_config(),
+            None if self.early is None else self.early.static_config()))
+
+    def __eq__(self, other: object) -> bool:
+        return isinstance(other, Program) and self.key == other.key
+
+    def __hash__(self) -> int:
+        return hash(self.key)
+
+    @property
+    def logits_activation(self) -> str | None:
+        return losses_mod.FROM_LOGITS.get(self.loss)
+
+
+# ---------------------------------------------------------------------------- one run
+def _forward_loss(p: Program, params, state, x, y, *, training: bool, rng):
+    """Loss as Keras reports it (mean over the batch + regularization) and the predictions."""
+    out, logits, state = p.model.apply(params, state, x, training=training, rng=rng,
+                                       logits_activation=p.logits_activation)
+    loss = jnp.mean(losses_mod.LOSSES[p.loss](y, out, logits)) + p.model.penalty(params)
+    return loss, (out, state)
+
+
+def _n_correct(p: Program, y, out):
+    if p.accuracy is None:
+        return jnp.zeros((), jnp.float32)
+    return jnp.sum(losses_mod.correct(p.accuracy, y, out))
+
+
+def _train_step(p: Program, carry, batch):
+    """One Keras train_step: gradient of the batch loss, one optimizer update."""
+    params, state, opt, sums = carry
+    x, y, rng = batch
+    grad_fn = jax.value_and_grad(functools.partial(_forward_loss, p, training=True), has_aux=True)
+    (loss, (out, state)), grads = grad_fn(params, state, x, y, rng=rng)
+    params, opt = p.optimizer.apply(params, grads, opt)
+    n = x.shape[0]
+    sums = sums + jnp.stack([loss * n, _n_correct(p, y, out)])
+    return (params, state, opt, sums), None
+
+
+def _epoch(p: Program, carry, run, data):
+    """One Keras epoch of one run; returns the new carry and the epoch's logs."""
+    epoch = carry["epoch"]
+    active = ~carry["stopped"] & (epoch < run["epochs"])
+    opt = carry["opt"]
+    if p.lr_table:  # LearningRateScheduler.on_epoch_begin
+        table = run["lr_table"]
+        opt = p.optimizer.set_learning_rate(opt, table[jnp.minimum(epoch, table.shape[0] - 1)])
+    rate = p.optimizer.learning_rate_at(opt)
+
+    key = jax.random.fold_in(carry["key"], epoch)
+    x, y = data["x"], data["y"]
+    if p.shuffle:
+        perm = jax.random.permutation(jax.random.fold_in(key, 0), p.n_train)
+        x, y = x[perm], y[perm]
+    bs = min(p.batch_size, p.n_train)
+    n_full, rest = divmod(p.n_train, bs)
+    step_keys = jax.random.split(jax.random.fold_in(key, 1), n_full + 1)
+    if not p.model.needs_rng:
+        step_keys = step_keys[:, :0]  # no randomness needed: carry an empty key array
+    rng = (lambda k: k) if p.model.needs_rng else (lambda k: None)
+    batches = (x[: n_full * bs].reshape((n_full, bs) + x.shape[1:]),
+               y[: n_full * bs].reshape((n_full, bs) + y.shape[1:]), step_keys[:n_full])
+    step = functools.partial(_train_step, p)
+    inner = (carry["params"], carry["state"], opt, jnp.zeros(2, jnp.float32))
+    inner, _ = jax.lax.scan(lambda c, b: step(c, (b[0], b[1], rng(b[2]))), inner, batches)
+    if rest:  # the epoch's last, smaller batch, trained as Keras trains it
+        inner, _ = step(inner, (x[n_full * bs:], y[n_full * bs:], rng(step_keys[n_full])))
+    params, state, opt, sums = inner
+
+    logs = {"loss": sums[0] / p.n_train, "accuracy": sums[1] / p.n_train}
+    if p.n_val:
+        val_loss, (val_out, _) = _forward_loss(p, params, state, data["vx"], data["vy"],
+                                               training=False, rng=None)
+        logs["val_loss"] = val_loss
+        logs["val_accuracy"] = _n_correct(p, data["vy"], val_out) / p.n_val
+    logs["learning_rate"] = rate
+
+    new = dict(carry, params=params, state=state, opt=opt, epoch=epoch + 1)
+    if p.plateau is not None:
+        cs, lr = p.plateau.update(carry["plateau"], run["plateau"], logs[p.plateau.monitor],
+                                  opt["learning_rate"])
+        new["plateau"], new["opt"] = cs, p.optimizer.set_learning_rate(opt, lr)
+    if p.early is not None:
+        cs, stop, take = p.early.update(carry["early"], run["early"], logs[p.early.monitor], epoch)
+        new["early"], new["stopped"] = cs, stop
+        if p.early.restore_best_weights:
+            new["best"] = jax.tree.map(lambda a, b: jnp.where(take, a, b),
+                                       {"params": params, "state": state}, carry["best"])
+    carry = jax.tree.map(lambda a, b: jnp.where(active, a, b), new, carry)
+    logs["ran"] = active
+    return carry, logs
+
+
+def _chunk(p: Program, length: int, carry, run, data):
+    return jax.lax.scan(lambda c, _: _epoch(p, c, run, data), carry, None, length=length)
+
+
+@functools.lru_cache(maxsize=64)
+def _compiled_chunk(p: Program, length: int):
+    enable_compilation_cache()
+    return jax.jit(jax.vmap(functools.partial(_chunk, p, length), in_axes=(0, 0, None)))
+
+
+@functools.lru_cache(maxsize=64)
+def _compiled_finish(p: Program):
+    """Keras's on_train_end: EarlyStopping(restore_best_weights) restores the best weights."""
+    def finish(carry):
+        if p.early is None or not p.early.restore_best_weights:
+            return carry["params"], carry["state"]
+        has = carry["early"]["has_weights"]
+        pick = lambda best, cur: jnp.where(has, best, cur)  # noqa: E731
+        return (jax.tree.map(pick, carry["best"]["params"], carry["params"]),
+                jax.tree.map(pick, carry["best"]["state"], carry["state"]))
+    return jax.jit(jax.vmap(finish))
+
+
+# ---------------------------------------------------------------------------- K runs
+def _stack(trees: Sequence[Tree]) -> Tree:
+    return jax.tree.map(lambda *xs: jnp.stack([jnp.asarray(v) for v in xs]), *trees)
+
+
+class Cohort:
+    """K runs of one architecture and batch size trained together as one program.
+
+    Runs may differ in initial weights, training seed, optimizer hyperparameter values
+    (same optimizer class and structure), callback values and number of epochs.
+    ``advance(n)`` trains up to ``n`` more epochs of every run; ``histories()`` and
+    ``weights(k)`` read the results. The whole training state is ``carry`` (a pytree).
+    """
+
+    def __init__(self, model, *, weights: Sequence[tuple[Tree, Tree]], keys: Sequence[jax.Array],
+                 optimizers: Sequence[Any], callbacks: Sequence[Sequence[Any]],
+                 epochs: Sequence[int], batch_size: int, data: dict[str, np.ndarray],
+                 shuffle: bool, verbose: int = 0,
+                 chunk_epochs: int | None = None) -> None:
+        self.model, self.epochs, self.verbose = model, list(epochs), verbose
+        self.optimizers = list(optimizers)
+        first = _split_callbacks(callbacks[0])
+        for opt in self.optimizers[1:]:
+            if opt.static_config() != self.optimizers[0].static_config():
+                raise ValueError("runs trained together need optimizers of the same class and "
+                                 f"structure; got {self.optimizers[0].static_config()} and "
+                                 f"{opt.static_config()}")
+        split = [_split_callbacks(cbs) for cbs in callbacks]
+        for s in split[1:]:
+            if _callback_structure(s) != _callback_structure(first):
+                raise ValueError("runs trained together need the same kinds of callbacks "
+                                 "(values may differ)")
+        n_train, n_val = len(data["x"]), (len(data["vx"]) if "vx" in data else 0)
+        scheduler, plateau, early = first
+        if (scheduler or plateau) and not self.optimizers[0].learning_rate_settable:
+            raise ValueError("LearningRateScheduler and ReduceLROnPlateau set the optimizer's "
+                             "learning rate, which is not settable when learning_rate is a "
+                             "schedule (as in Keras); pass a float learning_rate")
+        self.program = Program(model=model, loss=model.loss, accuracy=model.accuracy,
+                               optimizer=self.optimizers[0], batch_size=batch_size,
+                               n_train=n_train, n_val=n_val, shuffle=shuffle,
+                               lr_table=scheduler is not None, plateau=plateau, early=early)
+        max_epochs = max(self.epochs)
+        n_chunks = -(-max_epochs // CHUNK_EPOCHS)
+        self.chunk_epochs = chunk_epochs or -(-max_epochs // n_chunks)
+        runs, carries = [], []
+        for (params, state), key, opt, (sch, pla, ear), n_epochs in zip(
+                weights, keys, self.optimizers, split, self.epochs):
+            opt_state = opt.init(params)
+            run = {"epochs": jnp.int32(n_epochs)}
+            carry = {"params": params, "state": state, "opt": opt_state, "key": key,
+                     "epoch": jnp.int32(0), "stopped": jnp.bool_(False)}
+            if sch is not None:
+                run["lr_table"] = sch.table(max_epochs, float(opt_state["learning_rate"]))
+            if pla is not None:
+                run["plateau"], carry["plateau"] = _f32(pla.hyperparams()), pla.init_state()
+            if ear is not None:
+                run["early"], carry["early"] = _f32(ear.hyperparams()), ear.init_state()
+                if ear.restore_best_weights:
+                    carry["best"] = {"params": params, "state": state}
+            runs.append(run)
+            carries.append(carry)
+        self.run_inputs = _stack(runs)
+        self.carry = _stack(carries)
+        self.data = {k: jnp.asarray(v) for k, v in data.items()}
+        self.logs: list[dict[str, np.ndarray]] = []
+
+    @property
+    def size(self) -> int:
+        return len(self.epochs)
+
+    def done(self) -> bool:
+        """Every run has trained all its epochs or was stopped."""
+        finished = np.asarray(self.carry["epoch"]) >= np.asarray(self.epochs)
+        return bool(np.all(finished | np.asarray(self.carry["stopped"])))
+
+    def advance(self) -> dict[str, np.ndarray]:
+        """Train one chunk of epochs (runs that are done stay frozen); return its logs."""
+        fn = _compiled_chunk(self.program, self.chunk_epochs)
+        self.carry, logs = fn(self.carry, self.run_inputs, self.data)
+        logs = {k: np.asarray(v) for k, v in jax.device_get(logs).items()}
+        self.logs.append(logs)
+        return logs
+
+    def fit(self, progress=None) -> None:
+        """Train every run to its end; ``progress(cohort, logs)`` after each chunk."""
+        while not self.done():
+            logs = self.advance()
+            if progress is not None:
+                progress(self, logs)
+
+    def final_state(self) -> tuple[Tree, Tree]:
+        """Parameters and layer state of every run after Keras's on_train_end."""
+        return _compiled_finish(self.program)(self.carry)
+
+    def histories(self) -> list[History]:
+        if not self.logs:
+            keys: list[str] = []
+            merged: dict[str, np.ndarray] = {}
+        else:
+            keys = list(self.logs[0])
+            merged = {k: np.concatenate([l[k] for l in self.logs], axis=1) for k in keys}
+        stopped = np.asarray(self.carry["stopped"])
+        epochs_run = np.asarray(self.carry["epoch"])
+        params, state = jax.device_get(self.final_state())
+        out = []
+        for k in range(self.size):
+            ran = merged["ran"][k] if merged else np.zeros(0, bool)
+            hist = {name: [float(v) for v in merged[name][k][ran]] for name in keys if name != "ran"}
+            weights = self.model.weights_from(_index(params, k), _index(state, k))
+            out.append(History(hist, {"epochs": self.epochs[k], "verbose": self.verbose,
+                                      "steps": -(-self.program.n_train // self.program.batch_size)},
+                               stopped_epoch=int(epochs_run[k]) - 1 if stopped[k] else None,
+                               weights=weights))
+        return out
+
+
+def _index(tree: Tree, k: int) -> Tree:
+    return jax.tree.map(lambda a: np.asarray(a[k]), tree)
+
+
+def _f32(hp: dict) -> dict:
+    return {k: jnp.float32(v) for k, v in hp.items()}
+
+
+def _split_callbacks(callbacks: Sequence[Any]):
+    """(LearningRateScheduler | None, ReduceLROnPlateau | None, EarlyStopping | None)."""
+    found: dict[type, Any] = {}
+    for cb in callbacks:
+        kind = type(cb)
+        if kind not in (LearningRateScheduler, ReduceLROnPlateau, EarlyStopping):
+            raise ValueError(f"unsupported callback {cb!r}; built-in callbacks: "
+                             "LearningRateScheduler, ReduceLROnPlateau, EarlyStopping")
+        if kind in found:
+            raise ValueError(f"at most one {kind.__name__} per run")
+        found[kind] = cb
+    return (found.get(LearningRateScheduler), found.get(ReduceLROnPlateau),
+            found.get(EarlyStopping))
+
+
+def _callback_structure(split) -> tuple:
+    return tuple(None if cb is None else cb.static_config() for cb in split)
+
