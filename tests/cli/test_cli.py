@@ -103,7 +103,8 @@ def test_text_output_ends_with_the_tutorials_line(capsys):
 def test_verbose_2_prints_one_line_per_epoch(capsys):
     code, out, _ = run(capsys, "fit", "--epochs", "3", "--verbose", "2")
     lines = out.strip().splitlines()
-    assert code == 0 and [ln.split(" - ")[0] for ln in lines[:3]] == ["Epoch 1/3", "Epoch 2/3", "Epoch 3/3"]
+    assert code == 0
+    assert [ln.split(" - ")[0] for ln in lines[:3]] == ["Epoch 1/3", "Epoch 2/3", "Epoch 3/3"]
     assert FINAL_LINE.match(lines[-1])
 
 
@@ -116,7 +117,8 @@ def test_json_is_one_object_with_the_history(capsys, verbose):
                 "history", "diverged_epoch", "stopped_epoch", "wall_time_s"):
         assert key in result
     assert result["config"]["epochs"] == 3 and result["epochs_run"] == 3
-    assert set(result["history"]) == {"loss", "accuracy", "val_loss", "val_accuracy", "learning_rate"}
+    assert set(result["history"]) == {"loss", "accuracy", "val_loss", "val_accuracy",
+                                      "learning_rate"}
     assert all(len(v) == 3 for v in result["history"].values())
     assert result["test_accuracy"] == pytest.approx(result["history"]["val_accuracy"][-1])
     assert result["diverged_epoch"] is None and result["stopped_epoch"] is None
@@ -132,10 +134,12 @@ def test_same_seed_same_run(capsys):
 def test_flags_reach_the_model_and_the_optimizer(capsys):
     result = run_json(capsys, *QUICK, "--optimizer", "adam", "--lr", "0.1", "--hidden", "8", "8",
                       "--activation", "tanh", "--opt-arg", "amsgrad=true")
-    assert result["config"]["optimizer"] == {"name": "adam", "args": {"amsgrad": True, "learning_rate": 0.1}}
+    assert result["config"]["optimizer"] == {"name": "adam",
+                                             "args": {"amsgrad": True, "learning_rate": 0.1}}
     opt = result["optimizer_config"]
     assert opt["class_name"] == "Adam" and opt["learning_rate"] == 0.1 and opt["amsgrad"] is True
-    assert [(l["units"], l["activation"]) for l in result["layers"]] == [(8, "tanh"), (8, "tanh"), (3, "softmax")]
+    layers = [(layer["units"], layer["activation"]) for layer in result["layers"]]
+    assert layers == [(8, "tanh"), (8, "tanh"), (3, "softmax")]
     assert result["params"] == (2 * 8 + 8) + (8 * 8 + 8) + (8 * 3 + 3)
     assert result["history"]["learning_rate"] == pytest.approx([0.1] * 3)
 
@@ -147,7 +151,7 @@ def test_data_args_full_batch_and_no_hidden_layer(capsys):
     config = result["config"]
     assert config["dataset"] == {"name": "moons", "args": {"noise": 0.3, "n_samples": 200}}
     assert config["batch_size"] == "full" and config["shuffle"] is False
-    assert [l["units"] for l in result["layers"]] == [2]
+    assert [layer["units"] for layer in result["layers"]] == [2]
     assert result["optimizer_config"]["nesterov"] is True
 
 

@@ -175,7 +175,8 @@ def add_fit_parser(subparsers: argparse._SubParsersAction) -> None:
                        help="units of each hidden Dense layer; none for no hidden layer "
                             "(default: 50; e.g. --hidden 50 50)")
     model.add_argument("--activation", default="relu",
-                       help="activation of the hidden layers (default: relu; e.g. --activation tanh)")
+                       help="activation of the hidden layers (default: relu; "
+                            "e.g. --activation tanh)")
     model.add_argument("--initializer", default="he_uniform",
                        help="kernel initializer of the hidden layers (default: he_uniform; "
                             "e.g. --initializer glorot_uniform)")
@@ -388,7 +389,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     try:
         args = parser.parse_args(argv)
     except SystemExit as exit_:  # --help, --version, or an argparse error already printed
-        return 0 if exit_.code is None else exit_.code if isinstance(exit_.code, int) else EXIT_USAGE
+        code = exit_.code or 0
+        return code if isinstance(code, int) else EXIT_USAGE
     try:
         return args.handler(args)
     except ValueError as err:

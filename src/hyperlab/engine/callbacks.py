@@ -166,7 +166,8 @@ class EarlyStopping(Callback):
                 "best_epoch": jnp.int32(0), "has_weights": jnp.bool_(False)}
 
     def _improves(self, value, reference, delta):
-        return value - delta < reference if self.minimize else value + delta > reference
+        """Keras's ``_is_improvement``: better than ``reference`` by more than ``delta``."""
+        return value + delta < reference if self.minimize else value - delta > reference
 
     def update(self, cs: dict, hp: dict, current, epoch):
         """One ``on_epoch_end``: returns (state, stop, take_weights)."""

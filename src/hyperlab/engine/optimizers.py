@@ -37,9 +37,11 @@ Bit-for-bit fidelity to Keras/TensorFlow needs three guards against float32 shor
   ``x * rsqrt(y)``; ``_div`` keeps true division.
 * XLA's float32 ``pow`` is sometimes an ulp off TensorFlow's; ``_pow`` rounds correctly.
 
-What remains: under ``jit`` on FMA hardware XLA may fuse ``a * b + c`` (an ulp here and there;
-on CPU ``XLA_FLAGS=--xla_cpu_max_isa=AVX`` avoids it), and norms for clipping sum in XLA's
-order rather than Eigen's.
+Op by op (no ``jit``) the public Keras reference trajectories are reproduced bit for bit, except
+that norms for ``clipnorm``/``global_clipnorm`` sum in XLA's order rather than Eigen's (an ulp).
+Under ``jit`` on FMA hardware XLA also fuses ``a * b + c``: an ulp per operation, which
+cancellation can grow (to ~1e-6 relative over 25 reference steps). On CPU,
+``XLA_FLAGS=--xla_cpu_max_isa=AVX`` turns that fusion off.
 """
 
 from __future__ import annotations
@@ -143,11 +145,12 @@ def _pow_step(_: int, carry: tuple) -> tuple:
 
 
 def _pow(base: jax.Array, n: jax.Array) -> jax.Array:
-    """``base ** n`` for an integer ``n >= 0``, correctly rounded to float32 (barring ties).
+    """``base ** n`` for an integer ``n >= 0``, rounded correctly to float32.
 
-    TensorFlow's float32 ``pow`` (Keras's ``beta ** t``) is correctly rounded on the values
-    Keras meets, whereas XLA's is off by an ulp now and then; binary exponentiation in
-    double-float32 arithmetic reproduces TF on any backend.
+    Keras's ``beta ** t`` came out correctly rounded from TensorFlow on every reference step,
+    whereas XLA's ``pow`` is an ulp off now and then. Binary exponentiation in double-float32
+    carries an error of about ``n * 2**-48``, so only results that close to a rounding
+    midpoint (or below ~1e-30, where the low words underflow) can round differently.
     """
     one, zero = jnp.ones((), _F32), jnp.zeros((), _F32)
     (hi, lo), _, _ = jax.lax.fori_loop(0, 31, _pow_step, ((one, zero), (base, zero), n))
@@ -164,7 +167,7 @@ class Optimizer:
         g = clip(g)                             # clipnorm | global_clipnorm | clipvalue
         w = w - w * weight_decay * lr           # if weight_decay is set
         w, slots = update_rule(w, g, slots)     # the subclass's `_update_leaf`
-        ema = m * ema + (1 - m) * w             # if use_ema; m = 0 on the first update
+        ema = m * ema + (1 - m) * w             # if use_ema; m = ema_momentum, 0 at first
         w = ema every ema_overwrite_frequency   # if use_ema and a frequency is set
         iterations += 1
 
@@ -177,7 +180,8 @@ class Optimizer:
     _numeric: ClassVar[tuple[str, ...]] = ()  # optimizer-specific numeric hyperparameters
     _flags: ClassVar[tuple[str, ...]] = ()  # optimizer-specific structural booleans
     _slots: ClassVar[tuple[str, ...]] = ()  # per-parameter accumulators
-    _complements: ClassVar[tuple[str, ...]] = ()  # hparams whose `1 - x` Keras takes in float64
+    _complements: ClassVar[tuple[str, ...]] = ()  # h["1-x"]: `1 - x` as Keras (float64) rounds it
+    _powers: ClassVar[tuple[str, ...]] = ()  # h["x^t"]: x ** t at update count t
 
     def __init__(
         self,
@@ -203,7 +207,7 @@ class Optimizer:
                     f"Received: learning_rate={learning_rate!r}, lr={kwargs['lr']!r}"
                 )
             learning_rate = kwargs.pop("lr")
-        decay = kwargs.pop("decay", 0.0)
+        decay = kwargs.pop("decay", None) or 0.0  # Keras 2's argument; None as in Keras 3
         if kwargs:
             valid = [p for p in inspect.signature(type(self).__init__).parameters][1:-1]
             raise ValueError(
@@ -223,7 +227,7 @@ class Optimizer:
             self.learning_rate = self._real("learning_rate", learning_rate, low=0.0)
         self.decay = self._real("decay", decay, low=0.0)
 
-        clips = {k: v for k, v in zip(_CLIP_KINDS, (clipnorm, global_clipnorm, clipvalue))}
+        clips = dict(zip(_CLIP_KINDS, (clipnorm, global_clipnorm, clipvalue)))
         if sum(v is not None for v in clips.values()) > 1:
             raise ValueError(
                 f"{self._cls}: only one of `clipnorm`, `clipvalue` and `global_clipnorm` "
@@ -358,11 +362,10 @@ class Optimizer:
                 for s in self._slot_names()
             },
         }
-        zeros = lambda: jax.tree_util.tree_map(jnp.zeros_like, params)  # noqa: E731
         if self.use_ema:
-            state["ema"] = zeros()
+            state["ema"] = jax.tree_util.tree_map(jnp.zeros_like, params)
         if self.gradient_accumulation_steps:
-            state["grad_accum"] = zeros()
+            state["grad_accum"] = jax.tree_util.tree_map(jnp.zeros_like, params)
         return state
 
     def learning_rate_at(self, state: State) -> jax.Array:
@@ -500,7 +503,9 @@ class Optimizer:
 
         h = {**state["hparams"], "lr": lr, "t": updates_done + 1}
         for k in self._complements:
-            h["1-" + k] = _one_minus(h[k], state["hparams_lo"][k])
+            h[f"1-{k}"] = _one_minus(h[k], state["hparams_lo"][k])
+        for k in self._powers:
+            h[f"{k}^t"] = _pow(h[k], h["t"])
         state, h = self._begin_step(state, h)
         slots = {s: treedef.flatten_up_to(t) for s, t in state["slots"].items()}
         new_leaves = []
@@ -780,6 +785,7 @@ class Adam(Optimizer):
 
     _numeric = ("beta_1", "beta_2", "epsilon")
     _complements = ("beta_1", "beta_2")
+    _powers = ("beta_1", "beta_2")
     _flags = ("amsgrad",)
     _slots = ("momentum", "velocity")
 
@@ -817,8 +823,7 @@ class Adam(Optimizer):
         return self._slots + (("velocity_hat",) if self.amsgrad else ())
 
     def _update_leaf(self, p: jax.Array, g: jax.Array, s: Slots, h: Hparams) -> Update:
-        b1, b2, n = h["beta_1"], h["beta_2"], h["t"]
-        alpha = _div(h["lr"] * jnp.sqrt(1 - _pow(b2, n)), 1 - _pow(b1, n))
+        alpha = _div(h["lr"] * jnp.sqrt(1 - h["beta_2^t"]), 1 - h["beta_1^t"])
         m = s["momentum"] + (g - s["momentum"]) * h["1-beta_1"]
         v = s["velocity"] + (g * g - s["velocity"]) * h["1-beta_2"]
         new = {"momentum": m, "velocity": v}
@@ -839,6 +844,7 @@ class Adamax(Optimizer):
 
     _numeric = ("beta_1", "beta_2", "epsilon")
     _complements = ("beta_1",)
+    _powers = ("beta_1",)
     _slots = ("momentum", "norm")
 
     def __init__(
@@ -872,7 +878,7 @@ class Adamax(Optimizer):
     def _update_leaf(self, p: jax.Array, g: jax.Array, s: Slots, h: Hparams) -> Update:
         m = s["momentum"] + (g - s["momentum"]) * h["1-beta_1"]
         u = jnp.maximum(h["beta_2"] * s["norm"], jnp.abs(g))
-        step = _div(h["lr"] * m, (1 - _pow(h["beta_1"], h["t"])) * (u + h["epsilon"]))
+        step = _div(h["lr"] * m, (1 - h["beta_1^t"]) * (u + h["epsilon"]))
         return p - step, {"momentum": m, "norm": u}
 
 
@@ -894,6 +900,7 @@ class Nadam(Optimizer):
     """
 
     _numeric = ("beta_1", "beta_2", "epsilon")
+    _powers = ("beta_2",)
     _slots = ("momentum", "velocity")
 
     def __init__(
@@ -942,17 +949,17 @@ class Nadam(Optimizer):
         m = s["momentum"] + (g - s["momentum"]) * (1 - h["beta_1"])
         v = s["velocity"] + (g * g - s["velocity"]) * (1 - h["beta_2"])
         m_hat = _div(mu_t1 * m, 1 - u_product * mu_t1) + _div((1 - mu_t) * g, 1 - u_product)
-        v_hat = _div(v, 1 - _pow(h["beta_2"], h["t"]))
+        v_hat = _div(v, 1 - h["beta_2^t"])
         w = p - _div(m_hat * h["lr"], jnp.sqrt(v_hat) + h["epsilon"])
         return w, {"momentum": m, "velocity": v}
 
 
-for _cls in (SGD, RMSprop, Adagrad, Adadelta, Adam, Adamax, Nadam):
-    _cls.__doc__ = (_cls.__doc__ or "") + _BASE_DOC
-
 _OPTIMIZERS: dict[str, type[Optimizer]] = {
     c.__name__.lower(): c for c in (SGD, RMSprop, Adagrad, Adadelta, Adam, Adamax, Nadam)
 }
+for _c in _OPTIMIZERS.values():
+    _c.__doc__ = (_c.__doc__ or "") + _BASE_DOC
+del _c
 
 
 def get(identifier: str | Optimizer) -> Optimizer:

@@ -230,6 +230,12 @@ class Cohort:
                                  "(values may differ)")
         n_train, n_val = len(data["x"]), (len(data["vx"]) if "vx" in data else 0)
         scheduler, plateau, early = first
+        logged = ["loss"] + (["accuracy"] if model.accuracy else [])
+        logged += ([f"val_{k}" for k in logged] if n_val else []) + ["learning_rate"]
+        for cb in (plateau, early):
+            if cb is not None and cb.monitor not in logged:
+                raise ValueError(f"{type(cb).__name__} monitor={cb.monitor!r} is not logged in "
+                                 f"this run; available: {logged}")
         if (scheduler or plateau) and not self.optimizers[0].learning_rate_settable:
             raise ValueError("LearningRateScheduler and ReduceLROnPlateau set the optimizer's "
                              "learning rate, which is not settable when learning_rate is a "
