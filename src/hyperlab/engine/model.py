@@ -23,7 +23,8 @@ class Sequential:
 
     Weights are created when the input shape is known (an ``Input`` first, ``input_dim`` /
     ``input_shape`` on the first layer, or the data of the first ``fit``/``predict``), from
-    ``seed`` (None: a random seed, as Keras).
+    ``seed`` (None: a random seed, as Keras). ``Sequential(..., seed=s)`` then
+    ``fit(..., seed=s)`` is the run that ``train_many(..., seeds=[s])`` trains.
     """
 
     def __init__(self, layers: Sequence[Layer | InputSpec] | None = None, name: str | None = None,
@@ -73,7 +74,8 @@ class Sequential:
                 layer.name = layer.kind if n == 0 else f"{layer.kind}_{n}"
             counts[layer.kind] = counts.get(layer.kind, 0) + 1
             shape = layer.build(shape)
-        self.params, self.state = self.init_weights(jax.random.PRNGKey(self._next_seed()))
+        seed = self.seed if self.seed is not None else self._next_seed()
+        self.params, self.state = self.init_weights(jax.random.PRNGKey(seed))
         self._opt_state = None
 
     def init_weights(self, key: jax.Array) -> tuple[list[dict], list[dict]]:
