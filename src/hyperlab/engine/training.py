@@ -185,13 +185,15 @@ def _compiled_chunk(p: Program, length: int):
 
 @functools.lru_cache(maxsize=64)
 def _compiled_finish(p: Program):
-    """Keras's on_train_end: EarlyStopping(restore_best_weights) restores the best weights."""
+    """Keras's end of ``fit``: the optimizer finalizes the weights (EMA), then
+    EarlyStopping(restore_best_weights) restores the best epoch's weights."""
     def finish(carry):
+        params = p.optimizer.finalize_variable_values(carry["params"], carry["opt"])
         if p.early is None or not p.early.restore_best_weights:
-            return carry["params"], carry["state"]
+            return params, carry["state"]
         has = carry["early"]["has_weights"]
         pick = lambda best, cur: jnp.where(has, best, cur)  # noqa: E731
-        return (jax.tree.map(pick, carry["best"]["params"], carry["params"]),
+        return (jax.tree.map(pick, carry["best"]["params"], params),
                 jax.tree.map(pick, carry["best"]["state"], carry["state"]))
     return jax.jit(jax.vmap(finish))
 
