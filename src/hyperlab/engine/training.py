@@ -29,6 +29,7 @@ from hyperlab.engine.callbacks import EarlyStopping, LearningRateScheduler, Redu
 from hyperlab.engine.history import History
 
 Tree = Any
+LOG_KEYS = ("loss", "accuracy", "val_loss", "val_accuracy", "learning_rate", "ran")
 CHUNK_EPOCHS = 25  # most epochs per compiled call: progress granularity vs. dispatch overhead
 
 
@@ -284,7 +285,8 @@ class Cohort:
         """Train one chunk of epochs (runs that are done stay frozen); return its logs."""
         fn = _compiled_chunk(self.program, self.chunk_epochs)
         self.carry, logs = fn(self.carry, self.run_inputs, self.data)
-        logs = {k: np.asarray(v) for k, v in jax.device_get(logs).items()}
+        logs = jax.device_get(logs)  # pytree flattening sorted the keys: restore Keras's order
+        logs = {k: np.asarray(logs[k]) for k in LOG_KEYS if k in logs}
         self.logs.append(logs)
         return logs
 
