@@ -4,7 +4,8 @@
     hyperlab fit --optimizer adam --lr 0.001 --epochs 50 --json
 
 Each sub-command is one ``add_<name>_parser(subparsers)`` function that declares its flags
-and sets ``handler`` to the function that runs it; ``COMMANDS`` lists them. Every error a
+and sets ``handler`` to the function that runs it; ``_commands()`` lists them (the study
+commands live in ``hyperlab.cli.studies``). Every error a
 user can cause (a bad flag value, or a ValueError from the library) ends as ONE line
 ``hyperlab: error: <message>`` on stderr and exit code 2.
 """
@@ -227,7 +228,9 @@ def add_fit_parser(subparsers: argparse._SubParsersAction) -> None:
     p.set_defaults(handler=run_fit)
 
 
-COMMANDS: tuple[Callable[[argparse._SubParsersAction], None], ...] = (add_fit_parser,)
+def _commands() -> tuple[Callable[[argparse._SubParsersAction], None], ...]:
+    from hyperlab.cli import studies
+    return (add_fit_parser,) + studies.COMMANDS
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -238,7 +241,7 @@ def build_parser() -> argparse.ArgumentParser:
                      epilog="Run 'hyperlab COMMAND --help' for a command's flags.")
     parser.add_argument("--version", action="version", version=f"{PROG} {__version__}")
     subparsers = parser.add_subparsers(dest="command", metavar="COMMAND", required=True)
-    for add in COMMANDS:
+    for add in _commands():
         add(subparsers)
     return parser
 
@@ -391,11 +394,17 @@ def main(argv: Sequence[str] | None = None) -> int:
     except SystemExit as exit_:  # --help, --version, or an argparse error already printed
         code = exit_.code or 0
         return code if isinstance(code, int) else EXIT_USAGE
+    from hyperlab.studies.store import StoreError
     try:
         return args.handler(args)
-    except ValueError as err:
+    except (ValueError, StoreError) as err:
         _print_error(err)
         return EXIT_USAGE
+    except KeyboardInterrupt:
+        _print_error("interrupted; what finished is stored, run the same command to resume")
+        return 130
+    except BrokenPipeError:  # e.g. `hyperlab studies | head -1`
+        return 0
 
 
 if __name__ == "__main__":

@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import functools
 import os
+import threading
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Sequence
@@ -184,6 +185,22 @@ def _compiled_chunk(p: Program, length: int):
     return jax.jit(jax.vmap(functools.partial(_chunk, p, length), in_axes=(0, 0, None)))
 
 
+_EXECUTABLES: dict[tuple, Any] = {}
+_EXECUTABLES_LOCK = threading.Lock()
+
+
+def _executable(p: Program, length: int, carry, run, data):
+    """The compiled chunk program for these argument shapes (compiled once per process)."""
+    shapes = jax.tree.map(lambda a: (a.shape, str(a.dtype)), (carry, run, data))
+    key = (p, length, str(jax.tree.structure(shapes)), tuple(jax.tree.leaves(shapes)))
+    with _EXECUTABLES_LOCK:
+        if key in _EXECUTABLES:
+            return _EXECUTABLES[key]
+    compiled = _compiled_chunk(p, length).lower(carry, run, data).compile()
+    with _EXECUTABLES_LOCK:
+        return _EXECUTABLES.setdefault(key, compiled)
+
+
 @functools.lru_cache(maxsize=64)
 def _compiled_finish(p: Program):
     """Keras's end of ``fit``: the optimizer finalizes the weights (EMA), then
@@ -271,6 +288,7 @@ class Cohort:
         self.carry = _stack(carries)
         self.data = {k: jnp.asarray(v) for k, v in data.items()}
         self.logs: list[dict[str, np.ndarray]] = []
+        self._executable = None
 
     @property
     def size(self) -> int:
@@ -281,10 +299,17 @@ class Cohort:
         finished = np.asarray(self.carry["epoch"]) >= np.asarray(self.epochs)
         return bool(np.all(finished | np.asarray(self.carry["stopped"])))
 
+    def compile(self) -> None:
+        """Compile this cohort's chunk program ahead of time. Thread-safe: studies compile
+        the next cohorts in threads while one trains (XLA compiles without the GIL)."""
+        if self._executable is None:
+            self._executable = _executable(self.program, self.chunk_epochs, self.carry,
+                                           self.run_inputs, self.data)
+
     def advance(self) -> dict[str, np.ndarray]:
         """Train one chunk of epochs (runs that are done stay frozen); return its logs."""
-        fn = _compiled_chunk(self.program, self.chunk_epochs)
-        self.carry, logs = fn(self.carry, self.run_inputs, self.data)
+        self.compile()
+        self.carry, logs = self._executable(self.carry, self.run_inputs, self.data)
         logs = jax.device_get(logs)  # pytree flattening sorted the keys: restore Keras's order
         logs = {k: np.asarray(logs[k]) for k in LOG_KEYS if k in logs}
         self.logs.append(logs)

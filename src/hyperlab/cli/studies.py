@@ -1,0 +1,212 @@
+"""Study commands: ``studies``, ``run``, ``show``, ``plot`` and ``reproduce``.
+
+Results go to ``--out DIR`` (default ``hyperlab-results``): the SQLite store
+``DIR/hyperlab.db`` (``--db PATH`` otherwise) and, per study, ``DIR/<study>/`` with
+``summary.csv``, ``summary.md`` and the figures (PNG and SVG).
+"""
+from __future__ import annotations
+
+import argparse
+import time
+from pathlib import Path
+
+from hyperlab import studies
+from hyperlab.studies.results import StudyResults
+
+DEFAULT_OUT = "hyperlab-results"
+
+
+def _formatter():
+    from hyperlab.cli.main import _Formatter
+    return _Formatter
+
+
+def _output_flags(p: argparse.ArgumentParser, repeats: bool = True) -> None:
+    p.add_argument("--out", metavar="DIR", default=DEFAULT_OUT,
+                   help=f"output directory (default: {DEFAULT_OUT}; e.g. --out results)")
+    p.add_argument("--db", metavar="PATH", default=None,
+                   help="SQLite results store (default: OUT/hyperlab.db; e.g. --db runs.db)")
+    if repeats:
+        p.add_argument("--repeats", type=int, metavar="N", default=None,
+                       help="seeds per value (default: the study's own; e.g. --repeats 10)")
+
+
+def add_studies_parser(subparsers: argparse._SubParsersAction) -> None:
+    p = subparsers.add_parser("studies", formatter_class=_formatter(),
+                              help="list the built-in tutorial studies",
+                              description="List the built-in studies with a one-line description.")
+    p.set_defaults(handler=cmd_studies)
+
+
+def add_run_parser(subparsers: argparse._SubParsersAction) -> None:
+    p = subparsers.add_parser(
+        "run", formatter_class=_formatter(), help="run a study (built-in name or TOML file)",
+        description="Train every run of a study that the store does not hold yet (an "
+                    "interrupted study resumes), then write its table, verdict and figures.")
+    p.add_argument("study", metavar="STUDY_OR_FILE",
+                   help="a built-in study (see 'hyperlab studies') or a study TOML file")
+    _output_flags(p)
+    p.add_argument("--set", dest="sets", action="append", default=[], metavar="KEY=VALUE",
+                   help="override a field, repeatable (e.g. --set fit.epochs=50)")
+    p.add_argument("--no-progress", action="store_true", help="no progress bar")
+    p.add_argument("--max-cohort-runs", type=int, default=512, metavar="N",
+                   help="most runs trained together as one program (default: 512)")
+    p.set_defaults(handler=cmd_run)
+
+
+def add_show_parser(subparsers: argparse._SubParsersAction) -> None:
+    p = subparsers.add_parser("show", formatter_class=_formatter(),
+                              help="print a study's table from the store (no training)",
+                              description="Print a study's summary table and verdict from the "
+                                          "stored runs; trains nothing.")
+    p.add_argument("study", metavar="STUDY_OR_FILE", help="a built-in study or a study file")
+    _output_flags(p)
+    p.set_defaults(handler=cmd_show)
+
+
+def add_plot_parser(subparsers: argparse._SubParsersAction) -> None:
+    p = subparsers.add_parser("plot", formatter_class=_formatter(),
+                              help="draw a study's figures from the store (no training)",
+                              description="Draw a study's figures (PNG and SVG) from the stored "
+                                          "runs into OUT/<study>/; trains nothing.")
+    p.add_argument("study", metavar="STUDY_OR_FILE", help="a built-in study or a study file")
+    _output_flags(p)
+    p.set_defaults(handler=cmd_plot)
+
+
+def add_reproduce_parser(subparsers: argparse._SubParsersAction) -> None:
+    p = subparsers.add_parser(
+        "reproduce", formatter_class=_formatter(),
+        help="run every built-in study: all figures and tables in one folder",
+        description="Run every built-in tutorial study into one folder, with every figure, "
+                    "table and verdict, and a per-study time breakdown (OUT/README.md).")
+    _output_flags(p)
+    p.add_argument("--no-progress", action="store_true", help="no progress bar")
+    p.set_defaults(handler=cmd_reproduce)
+
+
+COMMANDS = (add_studies_parser, add_run_parser, add_show_parser, add_plot_parser,
+            add_reproduce_parser)
+
+
+# ---------------------------------------------------------------------------- handlers
+def _out_dir(path: str) -> Path:
+    """Create the output directory and prove it is writable, or fail with one clear line."""
+    out = Path(path)
+    try:
+        out.mkdir(parents=True, exist_ok=True)
+        probe = out / ".hyperlab-write-test"
+        probe.write_text("")
+        probe.unlink()
+    except OSError as err:
+        raise ValueError(f"output directory {out} is not writable ({err.strerror}); choose "
+                         "another with --out DIR") from None
+    return out
+
+
+def _store(args: argparse.Namespace, out: Path):
+    from hyperlab.studies.store import Store
+    return Store(Path(args.db) if args.db else out / "hyperlab.db")
+
+
+def _study(args: argparse.Namespace) -> studies.Study:
+    study = studies.get(args.study)
+    return study.with_overrides(repeats=args.repeats, sets=getattr(args, "sets", None))
+
+
+def publish(results: StudyResults, out: Path, figures: bool = True) -> str:
+    """Write summary.csv, summary.md and the figures; return the table and verdict text."""
+    from hyperlab.reports import figures as figs
+    from hyperlab.reports import summary
+    rows = summary.summarize(results)
+    verdict = summary.verdict(results, rows)
+    folder = out / results.name
+    folder.mkdir(parents=True, exist_ok=True)
+    summary.to_csv(rows, folder / "summary.csv")
+    (folder / "summary.md").write_text(summary.to_markdown(rows, verdict))
+    if figures:
+        figs.render(results, folder)
+    return (f"{results.name}: {results.description}\n{summary.format_table(rows)}\n"
+            f"{verdict['text']}\n")
+
+
+def cmd_studies(args: argparse.Namespace) -> int:
+    names = studies.builtin_names()
+    width = max(map(len, names))
+    for name in names:
+        print(f"{name:<{width}}  {studies.get(name).description}")
+    return 0
+
+
+def cmd_run(args: argparse.Namespace) -> int:
+    from hyperlab.studies.executor import run_study
+    study = _study(args)
+    out = _out_dir(args.out)
+    with _store(args, out) as store:
+        results = run_study(study, store, progress=not args.no_progress,
+                            max_cohort_runs=args.max_cohort_runs)
+    print(publish(results, out))
+    print(f"written to {out / study.name}/")
+    return 0
+
+
+def _stored_results(args: argparse.Namespace) -> tuple[StudyResults, Path]:
+    from hyperlab.studies import executor, planner
+    study = _study(args)
+    out = Path(args.out)
+    db = Path(args.db) if args.db else out / "hyperlab.db"
+    if not db.exists():
+        raise ValueError(f"{db}: no results store; run 'hyperlab run {args.study}' first")
+    variants, runs = planner.plan(study)
+    with _store(args, out) as store:
+        stored = store.get_runs([r.key for r in runs])
+    if not stored:
+        raise ValueError(f"{db}: no stored runs of study {study.name!r} (with these repeats and "
+                         f"settings); run 'hyperlab run {args.study}' first")
+    return executor.assemble(study, variants, runs, stored), out
+
+
+def cmd_show(args: argparse.Namespace) -> int:
+    results, _ = _stored_results(args)
+    from hyperlab.reports import summary
+    rows = summary.summarize(results)
+    print(f"{results.name}: {results.description}\n{summary.format_table(rows)}\n"
+          f"{summary.verdict(results, rows)['text']}")
+    return 0
+
+
+def cmd_plot(args: argparse.Namespace) -> int:
+    results, out = _stored_results(args)
+    from hyperlab.reports import figures
+    folder = _out_dir(str(out / results.name))
+    for path in figures.render(results, folder):
+        print(path)
+    return 0
+
+
+def cmd_reproduce(args: argparse.Namespace) -> int:
+    from hyperlab.studies.executor import run_studies
+    out = _out_dir(args.out)
+    start = time.perf_counter()
+    timings = []
+
+    def done(study, results, seconds):
+        t0 = time.perf_counter()
+        print(publish(results, out))
+        timings.append((study.name, sum(len(v.runs) for v in results.values), seconds,
+                        time.perf_counter() - t0))
+
+    with _store(args, out) as store:
+        run_studies([studies.get(n).with_overrides(repeats=args.repeats)
+                     for n in studies.builtin_names()], store, progress=not args.no_progress,
+                    on_done=done)
+    total = time.perf_counter() - start
+    lines = ["| study | runs | train (s) | tables + figures (s) |", "|---|---|---|---|"]
+    lines += [f"| [{n}]({n}/summary.md) | {r} | {t:.1f} | {f:.1f} |" for n, r, t, f in timings]
+    (out / "README.md").write_text(
+        "# hyperlab reproduce\n\nEvery built-in tutorial study: figures, tables and verdicts in "
+        f"one folder per study.\n\n{chr(10).join(lines)}\n\nTotal: {total:.1f} s (training "
+        "time of a study includes waiting for its programs to compile).\n")
+    print("\n".join(lines))
+    print(f"total {total:.1f} s; written to {out}/ (see {out / 'README.md'})")
+    return 0

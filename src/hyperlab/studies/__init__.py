@@ -1,0 +1,33 @@
+"""Studies: declarative sweeps with repeated seeds, trained in vectorized cohorts, stored in
+SQLite, summarized and drawn."""
+from __future__ import annotations
+
+from importlib import resources
+from pathlib import Path
+
+from hyperlab.studies.spec import Study, StudyError, from_dict, load
+
+_BUILTIN = resources.files(__package__) / "builtin"
+
+
+def builtin_names() -> list[str]:
+    """Names of the tutorial experiments shipped with hyperlab, in teaching order."""
+    order = ["batch-size", "gradient-descent-flavours", "epochs", "optimizers", "learning-rate",
+             "momentum", "decay", "plateau-patience", "time-based-schedule", "step-decay"]
+    found = {p.name[:-5] for p in _BUILTIN.iterdir() if p.name.endswith(".toml")}
+    return [n for n in order if n in found] + sorted(found - set(order))
+
+
+def get(name_or_path: str | Path) -> Study:
+    """A built-in study by name, or a study file by path."""
+    name = str(name_or_path)
+    if name in builtin_names():
+        with resources.as_file(_BUILTIN / f"{name}.toml") as path:
+            return load(path)
+    if not Path(name).exists():
+        raise StudyError(f"{name}: no built-in study of that name and no such file; built-in "
+                         f"studies: {', '.join(builtin_names())}")
+    return load(name)
+
+
+__all__ = ["Study", "StudyError", "builtin_names", "from_dict", "get", "load"]

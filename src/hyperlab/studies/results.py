@@ -1,0 +1,59 @@
+"""What a study produced: per swept value, the runs of every seed.
+
+This is the contract between the executor (which fills it from training or from the
+store), the figures and the summaries.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+
+
+@dataclass
+class RunResult:
+    """One trained run: a configuration and a seed."""
+
+    key: str                              # content hash of (resolved config, seed)
+    seed: int
+    history: dict[str, list[float]]       # Keras keys: loss, accuracy, val_loss, val_accuracy, learning_rate
+    updates: int                          # weight updates performed
+    wall_time_s: float                    # this run's share of its cohort's training time
+    diverged_epoch: int | None = None
+    stopped_epoch: int | None = None
+
+    @property
+    def epochs_run(self) -> int:
+        return len(self.history.get("loss", []))
+
+
+@dataclass
+class ValueResult:
+    """All repeats of one swept value."""
+
+    label: str                            # how the value is shown, e.g. "32" or "Adam"
+    value: Any                            # the swept value(s) as written in the study
+    runs: list[RunResult] = field(default_factory=list)
+
+    def curves(self, key: str) -> np.ndarray:
+        """(runs, epochs) array; runs that stopped early are padded with NaN."""
+        n = max((len(r.history.get(key, [])) for r in self.runs), default=0)
+        out = np.full((len(self.runs), n), np.nan)
+        for i, r in enumerate(self.runs):
+            values = r.history.get(key, [])
+            out[i, : len(values)] = values
+        return out
+
+
+@dataclass
+class StudyResults:
+    """A study's results, ready for tables and figures."""
+
+    name: str                             # e.g. "batch-size"
+    description: str                      # one line
+    axis: str                             # what is swept, for titles: "Batch Size"
+    values: list[ValueResult]
+    config: dict[str, Any]                # the resolved base configuration
+    figures: list[str] = field(default_factory=lambda: ["panels"])  # layouts to draw
+    threshold: float = 0.8                # val accuracy for "epochs to reach"

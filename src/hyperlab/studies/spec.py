@@ -1,0 +1,362 @@
+"""Study files: a base configuration, repeats, and sweep axes — loaded, validated, expanded.
+
+A study file (TOML)::
+
+    name = "momentum"
+    description = "How momentum changes learning at a high learning rate"
+    axis = "Momentum"                 # what is swept, for titles and tables
+    repeats = 10                      # seeds 0 .. repeats-1
+    figures = ["panels"]              # panels | overlay | plateau | schedules
+
+    [data]                            # a dataset of hyperlab.datasets and its arguments
+    name = "blobs"
+    [model]                           # hidden Dense layers, then a softmax output layer
+    hidden = [50]
+    activation = "relu"
+    initializer = "he_uniform"
+    [compile]
+    loss = "categorical_crossentropy"
+    optimizer = { name = "SGD", learning_rate = 0.08 }
+    [fit]
+    epochs = 128
+    batch_size = 256                  # or "full"
+    # schedule = { name = "StepDecay", initial_learning_rate = 0.1, drop = 0.5, epochs_drop = 32 }
+    # callbacks = { ReduceLROnPlateau = { patience = 5 } }
+
+    [[sweep]]                         # several [[sweep]] tables: their grid product
+    field = "compile.optimizer.momentum"
+    values = [0.0, 0.5, 0.9, 0.99]
+    # zipped fields:  fields = ["fit.batch_size", "compile.optimizer.learning_rate"]
+    #                 values = [[1, 0.01], [1, 0.001]]      labels = ["online 0.01", "online 0.001"]
+
+Every error names the file, the key path, what was expected and what was found.
+"""
+from __future__ import annotations
+
+import copy
+import hashlib
+import inspect
+import itertools
+import json
+import tomllib
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from hyperlab import callbacks, datasets, layers, optimizers, schedules
+
+RESULTS_VERSION = 1  # part of every run key: bump when the engine's numbers change
+
+DEFAULTS: dict[str, Any] = {
+    "data": {"name": "blobs"},
+    "model": {"hidden": [50], "activation": "relu", "initializer": "he_uniform"},
+    "compile": {"loss": "categorical_crossentropy",
+                "optimizer": {"name": "SGD", "learning_rate": 0.01, "momentum": 0.9}},
+    "fit": {"epochs": 200, "batch_size": 32, "shuffle": True},
+}
+TOP_KEYS = {"name", "description", "question", "axis", "repeats", "figures", "threshold",
+            "data", "model", "compile", "fit", "sweep"}
+SECTION_KEYS = {"model": {"hidden", "activation", "initializer"},
+                "compile": {"loss", "optimizer"},
+                "fit": {"epochs", "batch_size", "shuffle", "schedule", "callbacks"}}
+FIGURES = ("panels", "overlay", "plateau", "schedules")
+CALLBACKS = {"ReduceLROnPlateau": callbacks.ReduceLROnPlateau,
+             "EarlyStopping": callbacks.EarlyStopping}
+
+
+class StudyError(ValueError):
+    """A study file or study value that cannot be used (the message says where and why)."""
+
+
+@dataclass
+class Variant:
+    """One point of the sweep: its label, the swept values and the full configuration."""
+
+    label: str
+    value: Any
+    config: dict[str, Any]
+
+
+@dataclass
+class Study:
+    name: str
+    description: str
+    axis: str
+    repeats: int
+    base: dict[str, Any]
+    sweeps: list[dict[str, Any]]
+    figures: list[str] = field(default_factory=lambda: ["panels"])
+    threshold: float = 0.8
+    question: str = ""
+    source: str = "<study>"
+
+    def variants(self) -> list[Variant]:
+        """The grid product of the sweep axes (zipped fields move together)."""
+        axes = [list(zip(s["labels"], s["values"])) for s in self.sweeps] or [[("base", None)]]
+        out = []
+        for combo in itertools.product(*axes):
+            config = copy.deepcopy(self.base)
+            for sweep, (_, value) in zip(self.sweeps, combo):
+                values = value if len(sweep["fields"]) > 1 else [value]
+                for path, v in zip(sweep["fields"], values):
+                    _assign(config, path, copy.deepcopy(v))
+            label = " / ".join(lbl for lbl, _ in combo)
+            value = combo[0][1] if len(combo) == 1 else [v for _, v in combo]
+            out.append(Variant(label, value, resolve(config, f"{self.source}: sweep value {label!r}")))
+        return out
+
+    def with_overrides(self, repeats: int | None = None, sets: list[str] | None = None) -> "Study":
+        """A copy with ``--repeats`` and ``--set key=value`` applied (and validated)."""
+        study = copy.deepcopy(self)
+        if repeats is not None:
+            study.repeats = _positive_int(repeats, f"{self.source}: repeats")
+        for item in sets or []:
+            if "=" not in item:
+                raise StudyError(f"--set {item!r}: expected KEY=VALUE, e.g. fit.epochs=50")
+            key, raw = item.split("=", 1)
+            try:
+                value = tomllib.loads(f"v = {raw}")["v"]
+            except tomllib.TOMLDecodeError:
+                value = raw
+            if key.split(".")[0] not in DEFAULTS:
+                raise StudyError(f"--set {key}: unknown field; fields live under "
+                                 f"{sorted(DEFAULTS)} (e.g. fit.epochs=50)")
+            _assign(study.base, key, value)
+        study.base = _validate_config(study.base, f"{self.source} (after --set)")
+        study.variants()  # validates every combination
+        return study
+
+
+def load(path: str | Path) -> Study:
+    """Read and validate a study file."""
+    path = Path(path)
+    try:
+        raw = tomllib.loads(path.read_text())
+    except FileNotFoundError:
+        raise StudyError(f"{path}: no such study file") from None
+    except (OSError, UnicodeDecodeError) as err:
+        raise StudyError(f"{path}: cannot read the study file: {err}") from None
+    except tomllib.TOMLDecodeError as err:
+        raise StudyError(f"{path}: not valid TOML: {err}") from None
+    return from_dict(raw, source=str(path), default_name=path.stem)
+
+
+def from_dict(raw: dict[str, Any], source: str = "<study>", default_name: str = "study") -> Study:
+    """Validate a study given as a dict (the Python mirror of a study file)."""
+    _check_keys(raw, TOP_KEYS, source, "")
+    base = {k: raw[k] for k in DEFAULTS if k in raw}
+    base = _validate_config(_merge(copy.deepcopy(DEFAULTS), base), source)
+    name = _typed(raw.get("name", default_name), str, source, "name")
+    repeats = _positive_int(raw.get("repeats", 1), f"{source}: repeats")
+    figures = _typed(raw.get("figures", ["panels"]), list, source, "figures")
+    for fig in figures:
+        if fig not in FIGURES:
+            raise StudyError(f"{source}: figures: expected some of {list(FIGURES)}, found {fig!r}")
+    threshold = _typed(raw.get("threshold", 0.8), (int, float), source, "threshold")
+    sweeps = [_validate_sweep(s, base, source, i) for i, s in enumerate(
+        _typed(raw.get("sweep", []), list, source, "sweep"))]
+    axis = raw.get("axis") or " × ".join(s["fields"][-1].split(".")[-1] for s in sweeps) or "run"
+    study = Study(name=name, description=_typed(raw.get("description", ""), str, source, "description"),
+                  axis=_typed(axis, str, source, "axis"), repeats=repeats, base=base, sweeps=sweeps,
+                  figures=list(figures), threshold=float(threshold),
+                  question=_typed(raw.get("question", ""), str, source, "question"), source=source)
+    study.variants()
+    return study
+
+
+# ---------------------------------------------------------------------------- validation
+def _typed(value: Any, kind: Any, source: str, path: str) -> Any:
+    if not isinstance(value, kind) or (kind in (int, (int, float)) and isinstance(value, bool)):
+        names = kind.__name__ if isinstance(kind, type) else " or ".join(k.__name__ for k in kind)
+        raise StudyError(f"{source}: {path}: expected {names}, found {value!r}")
+    return value
+
+
+def _positive_int(value: Any, where: str) -> int:
+    if isinstance(value, bool) or not isinstance(value, int) or value < 1:
+        raise StudyError(f"{where}: expected an int >= 1, found {value!r}")
+    return value
+
+
+def _check_keys(table: dict, allowed: set[str], source: str, prefix: str) -> None:
+    for key in table:
+        if key not in allowed:
+            where = f"{prefix}.{key}" if prefix else key
+            raise StudyError(f"{source}: {where}: unknown key; expected one of {sorted(allowed)}")
+
+
+def _merge(base: dict, update: dict) -> dict:
+    for key, value in update.items():
+        if isinstance(value, dict) and isinstance(base.get(key), dict) and key != "optimizer":
+            _merge(base[key], value)
+        else:
+            base[key] = value
+    return base
+
+
+def _validate_config(config: dict[str, Any], source: str) -> dict[str, Any]:
+    """Structure and types of a configuration (values are checked by ``resolve``)."""
+    for section, allowed in SECTION_KEYS.items():
+        _typed(config.get(section), dict, source, section)
+        _check_keys(config[section], allowed, source, section)
+    data = _typed(config.get("data"), dict, source, "data")
+    name = _typed(data.get("name"), str, source, "data.name")
+    if name not in datasets.NAMES:
+        raise StudyError(f"{source}: data.name: expected one of {list(datasets.NAMES)}, found {name!r}")
+    model = config["model"]
+    hidden = _typed(model["hidden"], list, source, "model.hidden")
+    for i, units in enumerate(hidden):
+        _positive_int(units, f"{source}: model.hidden[{i}]")
+    comp = config["compile"]
+    _typed(comp["loss"], str, source, "compile.loss")
+    opt = comp["optimizer"]
+    if isinstance(opt, str):
+        comp["optimizer"] = opt = {"name": opt}
+    _typed(opt, dict, source, "compile.optimizer")
+    _typed(opt.get("name"), str, source, "compile.optimizer.name")
+    fit = config["fit"]
+    _positive_int(fit["epochs"], f"{source}: fit.epochs")
+    if fit["batch_size"] != "full":
+        _positive_int(fit["batch_size"], f"{source}: fit.batch_size")
+    _typed(fit["shuffle"], bool, source, "fit.shuffle")
+    if "schedule" in fit:
+        _typed(fit["schedule"], dict, source, "fit.schedule")
+        _typed(fit["schedule"].get("name"), str, source, "fit.schedule.name")
+    for cb_name, args in _typed(fit.get("callbacks", {}), dict, source, "fit.callbacks").items():
+        if cb_name not in CALLBACKS:
+            raise StudyError(f"{source}: fit.callbacks.{cb_name}: expected one of {sorted(CALLBACKS)}")
+        _typed(args, dict, source, f"fit.callbacks.{cb_name}")
+    return config
+
+
+def _validate_sweep(sweep: Any, base: dict, source: str, i: int) -> dict[str, Any]:
+    where = f"sweep[{i}]"
+    _typed(sweep, dict, source, where)
+    _check_keys(sweep, {"field", "fields", "values", "labels"}, source, where)
+    if ("field" in sweep) == ("fields" in sweep):
+        raise StudyError(f"{source}: {where}: expected exactly one of 'field' or 'fields'")
+    fields = [sweep["field"]] if "field" in sweep else list(sweep["fields"])
+    for f in fields:
+        _typed(f, str, source, f"{where}.field")
+        if f.split(".")[0] not in DEFAULTS:
+            raise StudyError(f"{source}: {where}.field: {f!r} does not exist; fields start with "
+                             f"one of {sorted(DEFAULTS)}")
+        _assign(copy.deepcopy(base), f, None, check_only=True, where=f"{source}: {where}.field")
+    values = _typed(sweep.get("values"), list, source, f"{where}.values")
+    if not values:
+        raise StudyError(f"{source}: {where}.values: expected a non-empty list, found []")
+    if len(fields) > 1:
+        for j, v in enumerate(values):
+            if not isinstance(v, list) or len(v) != len(fields):
+                raise StudyError(f"{source}: {where}.values[{j}]: expected a list of "
+                                 f"{len(fields)} values (one per field), found {v!r}")
+    labels = sweep.get("labels") or [_label(v) for v in values]
+    if len(labels) != len(values) or not all(isinstance(l, str) for l in labels):
+        raise StudyError(f"{source}: {where}.labels: expected {len(values)} strings, found {labels!r}")
+    if len(set(labels)) != len(labels):
+        raise StudyError(f"{source}: {where}.labels: labels must be distinct, found {labels!r}")
+    return {"fields": fields, "values": values, "labels": list(labels)}
+
+
+def _label(value: Any) -> str:
+    if isinstance(value, dict):
+        return str(value.get("name", json.dumps(value, sort_keys=True)))
+    if isinstance(value, list):
+        return ", ".join(_label(v) for v in value)
+    return str(value)
+
+
+def _assign(config: dict, path: str, value: Any, check_only: bool = False, where: str = "") -> None:
+    """Set ``a.b.c`` in a nested dict. Leaves may be new keys of tables whose keys are free
+    (optimizer/schedule/callback/dataset arguments); sections must exist."""
+    parts = path.split(".")
+    node = config
+    for depth, part in enumerate(parts[:-1]):
+        if part not in node:
+            free = depth >= 1 and parts[0] in ("data", "compile", "fit")
+            if not free:
+                raise StudyError(f"{where or 'field'}: {path!r} does not exist")
+            node[part] = {}
+        node = node[part]
+        if not isinstance(node, dict):
+            raise StudyError(f"{where or 'field'}: {path!r} does not exist ({part!r} is not a table)")
+    if parts[0] == "model" and parts[-1] not in SECTION_KEYS["model"]:
+        raise StudyError(f"{where or 'field'}: {path!r} does not exist; model fields: "
+                         f"{sorted(SECTION_KEYS['model'])}")
+    if not check_only:
+        node[parts[-1]] = value
+
+
+# ---------------------------------------------------------------------------- resolution
+def resolve(config: dict[str, Any], where: str) -> dict[str, Any]:
+    """Fill every default (optimizer, schedule, callback and dataset arguments) so equal
+    runs get equal keys; any invalid value raises a StudyError naming ``where``."""
+    config = _validate_config(copy.deepcopy(config), where)
+    try:
+        data = dict(config["data"])
+        datasets.get(**data)  # validates the arguments
+        config["data"] = {**_defaults(getattr(datasets, data["name"])), **data}
+        opt = build_optimizer(config)
+        config["compile"]["optimizer"] = {"name": type(opt).__name__, **_plain(opt.get_config())}
+        for cb_name, args in config["fit"].get("callbacks", {}).items():
+            config["fit"]["callbacks"][cb_name] = _plain(CALLBACKS[cb_name](**args).get_config())
+        if "schedule" in config["fit"]:
+            sched = build_schedule(config["fit"]["schedule"])
+            config["fit"]["schedule"] = {"name": type(sched).__name__, **_plain(sched.get_config())}
+        from hyperlab.engine import activations, initializers, losses
+        activations.get(config["model"]["activation"])
+        initializers.get(config["model"]["initializer"])
+        losses.get(config["compile"]["loss"])
+    except StudyError:
+        raise
+    except (ValueError, TypeError) as err:
+        raise StudyError(f"{where}: {err}") from None
+    return config
+
+
+def _defaults(fn) -> dict[str, Any]:
+    return {k: p.default for k, p in inspect.signature(fn).parameters.items()
+            if p.default is not inspect.Parameter.empty}
+
+
+def _plain(config: dict[str, Any]) -> dict[str, Any]:
+    """JSON-able config: drop names and non-numeric leftovers Keras configs carry."""
+    return {k: v for k, v in config.items() if k != "name" and isinstance(v, (int, float, str, bool, list, type(None)))}
+
+
+def build_schedule(spec: dict[str, Any]):
+    args = {k: v for k, v in spec.items() if k != "name"}
+    return schedules.get({"class_name": spec["name"], "config": args})
+
+
+def build_optimizer(config: dict[str, Any]):
+    spec = dict(config["compile"]["optimizer"])
+    cls = type(optimizers.get(spec.pop("name")))
+    schedule = config["fit"].get("schedule")
+    if schedule is not None and not getattr(build_schedule(schedule), "per_epoch", False):
+        spec["learning_rate"] = build_schedule(schedule)
+    return cls(**spec)
+
+
+def build_callbacks(config: dict[str, Any]) -> list:
+    cbs = [CALLBACKS[n](**args) for n, args in config["fit"].get("callbacks", {}).items()]
+    schedule = config["fit"].get("schedule")
+    if schedule is not None and getattr(build_schedule(schedule), "per_epoch", False):
+        cbs.insert(0, callbacks.LearningRateScheduler(build_schedule(schedule)))
+    return cbs
+
+
+def build_layers(config: dict[str, Any], n_features: int, n_classes: int) -> list:
+    """Input, the hidden Dense layers and a softmax output layer."""
+    model = config["model"]
+    stack: list = [layers.Input((n_features,))]
+    stack += [layers.Dense(u, model["activation"], kernel_initializer=model["initializer"])
+              for u in model["hidden"]]
+    stack.append(layers.Dense(n_classes, "softmax"))
+    return stack
+
+
+def run_key(config: dict[str, Any], seed: int) -> str:
+    """Content hash of a resolved configuration and a seed."""
+    blob = json.dumps({"config": config, "seed": seed, "v": RESULTS_VERSION}, sort_keys=True)
+    return hashlib.sha256(blob.encode()).hexdigest()[:20]

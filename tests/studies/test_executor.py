@@ -1,0 +1,135 @@
+"""Planning into cohorts, training, reuse of stored runs, resume after a killed process."""
+from __future__ import annotations
+
+import os
+import signal
+import sqlite3
+import subprocess
+import sys
+import time
+
+import numpy as np
+import pytest
+
+import hyperlab as hl
+from hyperlab import studies
+from hyperlab.studies import planner
+from hyperlab.studies.executor import run_study
+from hyperlab.studies.store import Store
+
+SMALL = """
+name = "small"
+axis = "Momentum"
+repeats = 2
+[fit]
+epochs = {epochs}
+batch_size = {batch}
+[compile]
+optimizer = {{ name = "SGD", learning_rate = 0.01 }}
+[[sweep]]
+field = "compile.optimizer.momentum"
+values = [0.0, 0.9]
+"""
+
+
+def small_study(tmp_path, epochs=6, batch=64):
+    path = tmp_path / "small.toml"
+    path.write_text(SMALL.format(epochs=epochs, batch=batch))
+    return studies.load(path)
+
+
+@pytest.mark.parametrize("name, n_cohorts", [("momentum", 1), ("optimizers", 6), ("batch-size", 8),
+                                             ("epochs", 1), ("gradient-descent-flavours", 3)])
+def test_runs_that_share_a_program_form_one_cohort(name, n_cohorts):
+    study = studies.get(name).with_overrides(repeats=3)
+    _, runs = planner.plan(study)
+    groups = planner.cohorts(runs)
+    assert len(groups) == n_cohorts and sum(map(len, groups)) == len(runs)
+    work = [max(r.epochs for r in g) * len(g) for g in groups]
+    assert work == sorted(work, reverse=True)  # longest first
+    assert len(planner.cohorts(runs, max_runs=2)) >= len(runs) // 2
+
+
+def test_study_runs_equal_runs_trained_one_by_one(tmp_path):
+    study = small_study(tmp_path)
+    with Store(tmp_path / "r.db") as store:
+        results = run_study(study, store, progress=False)
+    (x, y), (vx, vy) = hl.datasets.blobs()
+    y, vy = hl.datasets.to_categorical(y), hl.datasets.to_categorical(vy)
+    for value, momentum in zip(results.values, [0.0, 0.9]):
+        assert len(value.runs) == 2
+        for run in value.runs:
+            model = hl.Sequential([hl.layers.Input((2,)),
+                                   hl.layers.Dense(50, "relu", kernel_initializer="he_uniform"),
+                                   hl.layers.Dense(3, "softmax")], seed=run.seed)
+            model.compile(hl.optimizers.SGD(0.01, momentum=momentum), "categorical_crossentropy",
+                          ["accuracy"])
+            alone = model.fit(x, y, batch_size=64, epochs=6, seed=run.seed, verbose=0,
+                              validation_data=(vx, vy))
+            for key, values in alone.history.items():
+                np.testing.assert_allclose(run.history[key], values, rtol=2e-5, atol=1e-6)
+            assert run.updates == 8 * 6
+
+
+def test_stored_runs_are_reused_and_new_repeats_train_only_new_seeds(tmp_path, monkeypatch):
+    study = small_study(tmp_path)
+    from hyperlab.studies import executor
+    trained = []
+    original = executor.train_cohort
+    monkeypatch.setattr(executor, "train_cohort",
+                        lambda group, *a, **k: trained.extend(group) or original(group, *a, **k))
+    with Store(tmp_path / "r.db") as store:
+        first = run_study(study, store, progress=False)
+        assert len(trained) == 4
+        again = run_study(study, store, progress=False)
+        assert len(trained) == 4  # nothing trained
+        more = run_study(study.with_overrides(repeats=3), store, progress=False)
+        assert len(trained) == 6 and {r.seed for r in trained[4:]} == {2}
+        assert store.count_runs() == 6
+    for a, b, c in zip(first.values, again.values, more.values):
+        assert [r.history for r in a.runs] == [r.history for r in b.runs]
+        assert [r.history for r in a.runs] == [r.history for r in c.runs[:2]]
+
+
+KILLED = """
+import sys
+from hyperlab import studies
+from hyperlab.studies.executor import run_study
+from hyperlab.studies.store import Store
+with Store(sys.argv[2]) as store:
+    run_study(studies.load(sys.argv[1]), store, progress=False)
+"""
+
+
+def test_killed_study_resumes_from_its_last_chunk(tmp_path):
+    study = small_study(tmp_path, epochs=400, batch=4)
+    db = tmp_path / "killed.db"
+    proc = subprocess.Popen([sys.executable, "-c", KILLED, study.source, str(db)])
+    deadline = time.time() + 120
+    try:
+        while time.time() < deadline and proc.poll() is None:
+            if db.exists():
+                with sqlite3.connect(db) as conn:
+                    try:
+                        if conn.execute("select count(*) from checkpoints").fetchone()[0]:
+                            break
+                    except sqlite3.OperationalError:
+                        pass
+            time.sleep(0.05)
+    finally:
+        proc.send_signal(signal.SIGKILL)
+        proc.wait()
+    with Store(db) as store:
+        assert store.count_runs() == 0 and len(planner.plan(study)[1]) == 4
+        (cohort,) = planner.cohorts(planner.plan(study)[1])
+        done, _ = store.load_checkpoint(planner.cohort_key(cohort))
+        assert 0 < done < 400
+        resumed = run_study(study, store, progress=False)
+        assert store.count_runs() == 4
+    with Store(tmp_path / "clean.db") as store:
+        clean = run_study(study, store, progress=False)
+    for a, b in zip(resumed.values, clean.values):
+        for ra, rb in zip(a.runs, b.runs):
+            assert ra.key == rb.key and ra.epochs_run == 400
+            for key in rb.history:
+                np.testing.assert_allclose(ra.history[key], rb.history[key], rtol=1e-6, atol=1e-7)

@@ -1,0 +1,102 @@
+"""Study files: validation errors name file, key path, expectation and finding; sweeps expand."""
+from __future__ import annotations
+
+import pytest
+
+from hyperlab import studies
+from hyperlab.studies import spec
+
+BASE = """
+name = "t"
+repeats = 2
+[fit]
+epochs = 3
+batch_size = 64
+"""
+
+
+def write(tmp_path, text: str):
+    path = tmp_path / "study.toml"
+    path.write_text(text)
+    return path
+
+
+def test_every_builtin_study_loads_and_expands():
+    names = studies.builtin_names()
+    assert len(names) == 10 and names[0] == "batch-size"
+    sizes = {n: len(studies.get(n).variants()) for n in names}
+    assert sizes["batch-size"] == 8 and sizes["optimizers"] == 6 and sizes["learning-rate"] == 8
+
+
+def test_grid_product_and_zipped_axes(tmp_path):
+    study = studies.load(write(tmp_path, BASE + """
+[[sweep]]
+fields = ["fit.batch_size", "compile.optimizer.learning_rate"]
+values = [[1, 0.01], [32, 0.1]]
+labels = ["online", "mini"]
+[[sweep]]
+field = "compile.optimizer.momentum"
+values = [0.0, 0.9]
+"""))
+    variants = study.variants()
+    assert [v.label for v in variants] == ["online / 0.0", "online / 0.9", "mini / 0.0", "mini / 0.9"]
+    mini = variants[3].config
+    assert mini["fit"]["batch_size"] == 32 and mini["compile"]["optimizer"]["learning_rate"] == 0.1
+    assert mini["compile"]["optimizer"]["momentum"] == 0.9
+
+
+def test_labelled_optimizer_values_and_resolved_defaults(tmp_path):
+    study = studies.load(write(tmp_path, BASE + """
+[[sweep]]
+field = "compile.optimizer"
+values = [{ name = "Adam", learning_rate = 0.01 }, { name = "SGD", learning_rate = 0.01 }]
+"""))
+    adam, sgd = study.variants()
+    assert (adam.label, sgd.label) == ("Adam", "SGD")
+    assert adam.config["compile"]["optimizer"]["beta_2"] == 0.999  # Keras default filled in
+    assert sgd.config["compile"]["optimizer"]["momentum"] == 0.0
+
+
+def test_equal_configurations_get_equal_keys():
+    a = spec.resolve({**spec.DEFAULTS, "compile": {"loss": "categorical_crossentropy",
+                      "optimizer": {"name": "sgd", "learning_rate": 0.01}}}, "a")
+    b = spec.resolve({**spec.DEFAULTS, "compile": {"loss": "categorical_crossentropy",
+                      "optimizer": {"name": "SGD", "learning_rate": 0.01, "momentum": 0.0}}}, "b")
+    assert spec.run_key(a, 0) == spec.run_key(b, 0) != spec.run_key(a, 1)
+
+
+@pytest.mark.parametrize("extra, message", [
+    ("[fitt]\nepochs = 2", "fitt: unknown key"),
+    ("[fit.schedule]\nname = 'Nope'", "Nope"),
+    ("[[sweep]]\nfield = 'fit.batchsize'\nvalues = [1]", "fit.batchsize"),
+    ("[[sweep]]\nfield = 'model.depth'\nvalues = [1]", "model.depth"),
+    ("[[sweep]]\nfield = 'fit.batch_size'\nvalues = []", "non-empty"),
+    ("[[sweep]]\nfield = 'compile.optimizer.momentum'\nvalues = [1.5]", "momentum"),
+    ("[[sweep]]\nfields = ['fit.epochs', 'fit.batch_size']\nvalues = [[1]]", "one per field"),
+    ("[[sweep]]\nfield = 'fit.epochs'\nvalues = [1, 2]\nlabels = ['a']", "labels"),
+    ("[data]\nname = 'mnist'", "data.name"),
+    ("[data]\nnoise = -1\nname = 'moons'", "noise"),
+])
+def test_validation_errors_name_file_and_key(tmp_path, extra, message):
+    path = write(tmp_path, BASE + extra)
+    with pytest.raises(studies.StudyError, match=message) as err:
+        studies.load(path)
+    assert str(path) in str(err.value)
+
+
+def test_repeats_and_set_overrides(tmp_path):
+    study = studies.load(write(tmp_path, BASE))
+    assert study.with_overrides(repeats=5, sets=["fit.epochs=7"]).base["fit"]["epochs"] == 7
+    with pytest.raises(studies.StudyError, match="repeats"):
+        study.with_overrides(repeats=0)
+    with pytest.raises(studies.StudyError, match="KEY=VALUE"):
+        study.with_overrides(sets=["fit.epochs"])
+    with pytest.raises(studies.StudyError, match="unknown field"):
+        study.with_overrides(sets=["epochs=3"])
+
+
+def test_not_toml_and_missing_file(tmp_path):
+    with pytest.raises(studies.StudyError, match="not valid TOML"):
+        studies.load(write(tmp_path, "name = "))
+    with pytest.raises(studies.StudyError, match="no built-in study"):
+        studies.get(str(tmp_path / "nope.toml"))
