@@ -19,6 +19,8 @@ from hyperlab.engine import (activations, callbacks, initializers, layers, losse
                              regularizers, schedules)
 from hyperlab.engine.history import History
 from hyperlab.engine.model import Sequential, train_many
+from hyperlab import studies
+from hyperlab.studies import Study
 
 __version__ = "0.1.0"
 
@@ -29,6 +31,6 @@ for _name, _module in {"activations": activations, "callbacks": callbacks,
                        "schedules": schedules, "datasets": datasets}.items():
     _sys.modules[f"{__name__}.{_name}"] = _module
 
-__all__ = ["Sequential", "History", "train_many", "activations", "callbacks", "datasets",
+__all__ = ["Sequential", "History", "Study", "train_many", "studies", "activations", "callbacks", "datasets",
            "initializers", "layers", "losses", "optimizers", "regularizers", "schedules",
            "__version__"]

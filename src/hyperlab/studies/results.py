@@ -57,3 +57,23 @@ class StudyResults:
     config: dict[str, Any]                # the resolved base configuration
     figures: list[str] = field(default_factory=lambda: ["panels"])  # layouts to draw
     threshold: float = 0.8                # val accuracy for "epochs to reach"
+
+    def summary(self) -> list[dict[str, Any]]:
+        """One row per swept value (see ``hyperlab.reports.summary.summarize``)."""
+        from hyperlab.reports import summary
+        return summary.summarize(self)
+
+    def verdict(self) -> dict[str, Any]:
+        """The best value, its confidence interval and the values indistinguishable from it."""
+        from hyperlab.reports import summary
+        return summary.verdict(self, self.summary())
+
+    def table(self) -> str:
+        from hyperlab.reports import summary
+        return summary.format_table(self.summary())
+
+    def save_figures(self, out_dir) -> list:
+        """Draw the study's figures (PNG and SVG) into ``out_dir``; returns the paths."""
+        from pathlib import Path
+        from hyperlab.reports import figures
+        return figures.render(self, Path(out_dir))

@@ -105,6 +105,26 @@ class Study:
             out.append(Variant(label, value, resolve(config, f"{self.source}: sweep value {label!r}")))
         return out
 
+    def run(self, db: str | Path | None = None, progress: bool = True):
+        """Train what ``db`` (a SQLite store; None: a temporary one) lacks; return the
+        results (``.values`` with every run's history, ``.summary()``, ``.figures()``)."""
+        import tempfile
+        from hyperlab.studies.executor import run_study
+        from hyperlab.studies.store import Store
+        with tempfile.TemporaryDirectory() as tmp:
+            with Store(Path(db) if db is not None else Path(tmp) / "study.db") as store:
+                return run_study(self, store, progress=progress)
+
+    @staticmethod
+    def load(path: str | Path) -> "Study":
+        """A study file (TOML)."""
+        return load(path)
+
+    @staticmethod
+    def from_dict(raw: dict[str, Any], source: str = "<study>") -> "Study":
+        """A study given as a dict with the keys of a study file."""
+        return from_dict(raw, source)
+
     def with_overrides(self, repeats: int | None = None, sets: list[str] | None = None) -> "Study":
         """A copy with ``--repeats`` and ``--set key=value`` applied (and validated)."""
         study = copy.deepcopy(self)
