@@ -355,7 +355,8 @@ def _cohort(model: Sequential, x, y, *, batch_size, epochs, callbacks, validatio
     keys = [jax.random.fold_in(jax.random.PRNGKey(int(s)), 1) for s in train_seeds]
     cohort = Cohort(model, weights=weights, keys=keys, optimizers=optimizers,
                     callbacks=[list(c or []) for c in callbacks], epochs=[epochs] * k,
-                    batch_size=batch_size, data=data, shuffle=bool(shuffle))
+                    batch_size=batch_size, data=data, shuffle=bool(shuffle),
+                    verbose=1 if verbose == "auto" else int(verbose))
     for i, state in enumerate(opt_states or []):
         if state is not None:  # a model trained before continues with its optimizer state
             cohort.carry["opt"] = jax.tree.map(lambda all_, one: all_.at[i].set(one),

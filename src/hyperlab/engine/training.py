@@ -226,8 +226,9 @@ class Cohort:
 
     Runs may differ in initial weights, training seed, optimizer hyperparameter values
     (same optimizer class and structure), callback values and number of epochs.
-    ``advance(n)`` trains up to ``n`` more epochs of every run; ``histories()`` and
-    ``weights(k)`` read the results. The whole training state is ``carry`` (a pytree).
+    ``advance()`` trains one chunk of epochs, ``fit()`` trains to the end, ``histories()``
+    reads the results (each History carries its run's final weights). The whole training
+    state is ``carry`` (a pytree), so a study can checkpoint and restore it.
     """
 
     def __init__(self, model, *, weights: Sequence[tuple[Tree, Tree]], keys: Sequence[jax.Array],
