@@ -27,11 +27,7 @@ ENSEMBLE = 16
 
 def _params():
     for case in CASES:
-        marks = []
-        if case["id"] == "batchnorm_l2":
-            marks = [pytest.mark.xfail(reason="BatchNormalization arrives with the best-practices "
-                                              "issue (#4)", strict=True)]
-        yield pytest.param(case, id=case["id"], marks=marks)
+        yield pytest.param(case, id=case["id"])
 
 
 def build(case: dict) -> hl.Sequential:

@@ -186,4 +186,97 @@ class Flatten(Layer):
         return x.reshape(x.shape[0], -1), state
 
 
-__all__ = ["Layer", "Input", "InputSpec", "Dense", "Activation", "Flatten"]
+class BatchNormalization(Layer):
+    """Keras 3 batch normalization over the last axis.
+
+    Training (when the layer is trainable): the batch's mean and variance (``tf.nn.moments``:
+    variance about the stopped-gradient mean) normalize it, and the moving statistics follow
+    ``moving = moving * momentum + batch * (1 - momentum)``. Inference, or a frozen layer:
+    the moving statistics. Then, as ``tf.nn.batch_normalization``::
+
+        inv = gamma / sqrt(variance + epsilon)
+        y = x * inv + (beta - mean * inv)
+
+    ``gamma``/``beta`` are trained; ``moving_mean``/``moving_variance`` are state.
+    """
+
+    kind = "batch_normalization"
+    weight_order = ("gamma", "beta", "moving_mean", "moving_variance")
+
+    def __init__(self, axis: int = -1, momentum: float = 0.99, epsilon: float = 1e-3,
+                 center: bool = True, scale: bool = True, name: str | None = None,
+                 trainable: bool = True) -> None:
+        super().__init__(name, trainable)
+        if axis != -1:
+            raise ValueError(f"BatchNormalization supports axis=-1 (the features), got axis={axis}")
+        if not 0.0 <= momentum < 1.0:
+            raise ValueError(f"BatchNormalization momentum must be in [0, 1), got momentum={momentum}")
+        if not epsilon > 0:
+            raise ValueError(f"BatchNormalization epsilon must be > 0, got epsilon={epsilon}")
+        self.axis, self.momentum, self.epsilon = axis, float(momentum), float(epsilon)
+        self.center, self.scale = bool(center), bool(scale)
+        self.weight_order = tuple(n for n, keep in zip(self.weight_order, (scale, center, True, True)) if keep)
+
+    def init(self, key):
+        units = self.input_shape[-1]
+        params = {}
+        if self.scale:
+            params["gamma"] = jnp.ones((units,), jnp.float32)
+        if self.center:
+            params["beta"] = jnp.zeros((units,), jnp.float32)
+        return params, {"moving_mean": jnp.zeros((units,), jnp.float32),
+                        "moving_variance": jnp.ones((units,), jnp.float32)}
+
+    def call(self, params, state, x, *, training, rng):
+        if training and self.trainable:
+            axes = tuple(range(x.ndim - 1))
+            mean = jnp.mean(x, axis=axes)
+            variance = jnp.mean(jnp.square(x - jax.lax.stop_gradient(mean)), axis=axes)
+            keep, new = jnp.float32(self.momentum), jnp.float32(1.0 - self.momentum)
+            state = {"moving_mean": state["moving_mean"] * keep + mean * new,
+                     "moving_variance": state["moving_variance"] * keep + variance * new}
+        else:
+            mean, variance = state["moving_mean"], state["moving_variance"]
+        inv = jax.lax.rsqrt(variance + jnp.float32(self.epsilon))
+        if self.scale:
+            inv = inv * params["gamma"]
+        offset = params["beta"] - mean * inv if self.center else -mean * inv
+        return x * inv + offset, state
+
+    def static_config(self):
+        return super().static_config() + (self.momentum, self.epsilon, self.center, self.scale)
+
+    def get_config(self):
+        return {**super().get_config(), "axis": self.axis, "momentum": self.momentum,
+                "epsilon": self.epsilon, "center": self.center, "scale": self.scale}
+
+
+class Dropout(Layer):
+    """Sets a fraction ``rate`` of inputs to 0 during training and scales the rest by
+    ``1 / (1 - rate)``; identity at inference. Randomness comes from the run's seed, a new
+    mask every step."""
+
+    kind = "dropout"
+    needs_rng = True
+
+    def __init__(self, rate: float, seed: int | None = None, name: str | None = None) -> None:
+        super().__init__(name)
+        if not 0.0 <= rate < 1.0:
+            raise ValueError(f"Dropout rate must be in [0, 1), got rate={rate}")
+        self.rate = float(rate)
+
+    def call(self, params, state, x, *, training, rng):
+        if not training or self.rate == 0.0 or rng is None:
+            return x, state
+        keep = jax.random.bernoulli(rng, 1.0 - self.rate, x.shape)
+        return jnp.where(keep, x / jnp.float32(1.0 - self.rate), 0.0), state
+
+    def static_config(self):
+        return super().static_config() + (self.rate,)
+
+    def get_config(self):
+        return {**super().get_config(), "rate": self.rate}
+
+
+__all__ = ["Layer", "Input", "InputSpec", "Dense", "Activation", "Flatten", "BatchNormalization",
+           "Dropout"]
