@@ -54,24 +54,26 @@ def add_run_parser(subparsers: argparse._SubParsersAction) -> None:
     p.set_defaults(handler=cmd_run)
 
 
-def add_show_parser(subparsers: argparse._SubParsersAction) -> None:
-    p = subparsers.add_parser("show", formatter_class=_formatter(),
-                              help="print a study's table from the store (no training)",
-                              description="Print a study's summary table and verdict from the "
-                                          "stored runs; trains nothing.")
+def _add_stored_parser(subparsers: argparse._SubParsersAction, name: str, summary: str,
+                       description: str, handler) -> None:
+    """A command that reads a study's stored runs and trains nothing."""
+    p = subparsers.add_parser(name, formatter_class=_formatter(), help=summary,
+                              description=description)
     p.add_argument("study", metavar="STUDY_OR_FILE", help="a built-in study or a study file")
     _output_flags(p)
-    p.set_defaults(handler=cmd_show)
+    p.set_defaults(handler=handler)
+
+
+def add_show_parser(subparsers: argparse._SubParsersAction) -> None:
+    _add_stored_parser(subparsers, "show", "print a study's table from the store (no training)",
+                       "Print a study's summary table and verdict from the stored runs; "
+                       "trains nothing.", cmd_show)
 
 
 def add_plot_parser(subparsers: argparse._SubParsersAction) -> None:
-    p = subparsers.add_parser("plot", formatter_class=_formatter(),
-                              help="draw a study's figures from the store (no training)",
-                              description="Draw a study's figures (PNG and SVG) from the stored "
-                                          "runs into OUT/<study>/; trains nothing.")
-    p.add_argument("study", metavar="STUDY_OR_FILE", help="a built-in study or a study file")
-    _output_flags(p)
-    p.set_defaults(handler=cmd_plot)
+    _add_stored_parser(subparsers, "plot", "draw a study's figures from the store (no training)",
+                       "Draw a study's figures (PNG and SVG) from the stored runs into "
+                       "OUT/<study>/; trains nothing.", cmd_plot)
 
 
 def add_reproduce_parser(subparsers: argparse._SubParsersAction) -> None:

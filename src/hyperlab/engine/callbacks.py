@@ -189,14 +189,3 @@ class EarlyStopping(Callback):
                 "mode": self.mode, "baseline": self.baseline,
                 "restore_best_weights": self.restore_best_weights,
                 "start_from_epoch": self.start_from_epoch}
-
-
-_BY_NAME = {"LearningRateScheduler": LearningRateScheduler, "ReduceLROnPlateau": ReduceLROnPlateau,
-            "EarlyStopping": EarlyStopping}
-
-
-def get(identifier: Any) -> Callback:
-    """Pass a built-in callback through; reject anything else with the valid names."""
-    if isinstance(identifier, Callback):
-        return identifier
-    raise ValueError(f"unsupported callback {identifier!r}; built-in callbacks: {sorted(_BY_NAME)}")

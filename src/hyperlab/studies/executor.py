@@ -106,8 +106,8 @@ def build_cohort(group: list[planner.PlannedRun]) -> Cohort:
     for run in group:
         model = Sequential(spec.build_layers(run.config, n_features, n_classes), seed=run.seed)
         model.compile(spec.build_optimizer(run.config), run.config["compile"]["loss"], ["accuracy"])
-        model._prepare(data["x"], data["y"], "study data")  # resolves the accuracy metric
         models.append(model)
+    models[0]._prepare(data["x"], data["y"], "study data")  # validates, resolves "accuracy"
     batch = first["fit"]["batch_size"]
     batch = len(data["x"]) if batch == "full" else min(int(batch), len(data["x"]))
     keys = [jax.random.fold_in(jax.random.PRNGKey(run.seed), 1) for run in group]

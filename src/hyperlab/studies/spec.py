@@ -44,6 +44,7 @@ from pathlib import Path
 from typing import Any
 
 from hyperlab import callbacks, datasets, layers, optimizers, schedules
+from hyperlab.engine import activations, initializers, losses
 
 RESULTS_VERSION = 1  # part of every run key: bump when the engine's numbers change
 
@@ -323,7 +324,6 @@ def resolve(config: dict[str, Any], where: str) -> dict[str, Any]:
         if "schedule" in config["fit"]:
             sched = build_schedule(config["fit"]["schedule"])
             config["fit"]["schedule"] = {"name": type(sched).__name__, **_plain(sched.get_config())}
-        from hyperlab.engine import activations, initializers, losses
         activations.get(config["model"]["activation"])
         initializers.get(config["model"]["initializer"])
         losses.get(config["compile"]["loss"])
@@ -349,20 +349,28 @@ def build_schedule(spec: dict[str, Any]):
     return schedules.get({"class_name": spec["name"], "config": args})
 
 
+def _fit_schedule(config: dict[str, Any]):
+    """The configured schedule, or None."""
+    spec = config["fit"].get("schedule")
+    return None if spec is None else build_schedule(spec)
+
+
 def build_optimizer(config: dict[str, Any]):
+    """The optimizer; a per-step schedule becomes its learning rate."""
     spec = dict(config["compile"]["optimizer"])
     cls = type(optimizers.get(spec.pop("name")))
-    schedule = config["fit"].get("schedule")
-    if schedule is not None and not getattr(build_schedule(schedule), "per_epoch", False):
-        spec["learning_rate"] = build_schedule(schedule)
+    schedule = _fit_schedule(config)
+    if schedule is not None and not schedule.per_epoch:
+        spec["learning_rate"] = schedule
     return cls(**spec)
 
 
 def build_callbacks(config: dict[str, Any]) -> list:
+    """The callbacks; a per-epoch schedule runs through a LearningRateScheduler."""
     cbs = [CALLBACKS[n](**args) for n, args in config["fit"].get("callbacks", {}).items()]
-    schedule = config["fit"].get("schedule")
-    if schedule is not None and getattr(build_schedule(schedule), "per_epoch", False):
-        cbs.insert(0, callbacks.LearningRateScheduler(build_schedule(schedule)))
+    schedule = _fit_schedule(config)
+    if schedule is not None and schedule.per_epoch:
+        cbs.insert(0, callbacks.LearningRateScheduler(schedule))
     return cbs
 
 
