@@ -3,6 +3,7 @@ and ``train_many``: K runs of one model trained together as one compiled program
 from __future__ import annotations
 
 import sys
+import weakref
 from typing import Any, Sequence
 
 import jax
@@ -13,9 +14,12 @@ from hyperlab.engine import losses as losses_mod
 from hyperlab.engine import optimizers as optimizers_mod
 from hyperlab.engine.history import History
 from hyperlab.engine.layers import InputSpec, Layer
-from hyperlab.engine.training import Cohort
+from hyperlab.engine.training import LOG_KEYS, Cohort
 
 _METRICS = ("accuracy", "acc")
+# layer -> the built model whose weights it carries: a new model built from a layer that
+# already belongs to a built model starts from a copy of that layer's weights (transfer).
+_OWNERS: "weakref.WeakKeyDictionary[Layer, weakref.ref]" = weakref.WeakKeyDictionary()
 
 
 class Sequential:
@@ -25,6 +29,14 @@ class Sequential:
     ``input_shape`` on the first layer, or the data of the first ``fit``/``predict``), from
     ``seed`` (None: a random seed, as Keras). ``Sequential(..., seed=s)`` then
     ``fit(..., seed=s)`` is the run that ``train_many(..., seeds=[s])`` trains.
+
+    Transfer learning: a layer taken from another built model (``Sequential(old.layers[:-1])``)
+    brings a *copy* of its weights. Unlike Keras, where both models would share the weights,
+    training the new model leaves the old one untouched (Keras users get this with
+    ``clone_model`` + ``set_weights``). ``layer.trainable = False`` freezes a layer: the
+    optimizer neither updates nor keeps slots for it, its regularization leaves the loss,
+    and a frozen BatchNormalization normalizes with its moving statistics. Call
+    ``compile`` again after changing ``trainable``, as in Keras.
     """
 
     def __init__(self, layers: Sequence[Layer | InputSpec] | None = None, name: str | None = None,
@@ -55,7 +67,8 @@ class Sequential:
         if not isinstance(layer, Layer):
             raise ValueError(f"Sequential takes hyperlab layers, got {layer!r}")
         if not self.layers and self.input_shape is None:
-            self.input_shape = getattr(layer, "declared_input_shape", None)
+            # a layer reused from a built model brings its input shape, as in Keras
+            self.input_shape = getattr(layer, "declared_input_shape", None) or layer.input_shape
         self.layers.append(layer)
         self.params = None
         if self.input_shape is not None:
@@ -66,18 +79,40 @@ class Sequential:
         if not self.layers:
             raise ValueError("the model has no layers; add a Dense layer")
         self.input_shape = tuple(int(d) for d in input_shape)
+        taken = {layer.name for layer in self.layers if layer.name is not None}
         counts: dict[str, int] = {}
         shape = self.input_shape
         for layer in self.layers:
-            if layer.name is None or layer.name.startswith(f"{layer.kind}_auto"):
+            while layer.name is None:  # Keras-style automatic names, unique in the model
                 n = counts.get(layer.kind, 0)
-                layer.name = layer.kind if n == 0 else f"{layer.kind}_{n}"
-            counts[layer.kind] = counts.get(layer.kind, 0) + 1
+                counts[layer.kind] = n + 1
+                name = layer.kind if n == 0 else f"{layer.kind}_{n}"
+                if name not in taken:
+                    layer.name = name
+                    taken.add(name)
             shape = layer.build(shape)
         seed = self.seed if self.seed is not None else self._next_seed()
         self.params, self.state = self.init_weights(jax.random.PRNGKey(seed))
+        self._copy_owned_weights()
         self._opt_state = None
 
+    def _copy_owned_weights(self) -> None:
+        """Layers that belong to another built model start from that model's weights."""
+        for i, layer in enumerate(self.layers):
+            owner = _OWNERS.get(layer)
+            source = owner() if owner is not None else None
+            if source is None or source is self or not source.built or layer not in source.layers:
+                _OWNERS[layer] = weakref.ref(self)
+                continue
+            j = source.layers.index(layer)
+            for mine, theirs in ((self.params[i], source.params[j]), (self.state[i], source.state[j])):
+                for name, value in theirs.items():
+                    if mine[name].shape != value.shape:
+                        raise ValueError(f"layer {layer.name!r} of model {source.name!r} holds "
+                                         f"{name} of shape {tuple(value.shape)}, but here it "
+                                         f"needs {tuple(mine[name].shape)}: reuse it where its "
+                                         "input has the same shape")
+                    mine[name] = jnp.array(value)
     def init_weights(self, key: jax.Array) -> tuple[list[dict], list[dict]]:
         """Fresh weights of every layer from one PRNG key."""
         pairs = [layer.init(jax.random.fold_in(key, i)) for i, layer in enumerate(self.layers)]
@@ -116,18 +151,37 @@ class Sequential:
             x = layer.activation_fn(z)
         return x, logits, new_state
 
+    def layer_outputs(self, params, state, x) -> list[jax.Array]:
+        """Every layer's output (after its activation) at inference, for diagnostics."""
+        outs = []
+        for layer, p, s in zip(self.layers, params, state):
+            z, _ = layer.call(p, s, x, training=False, rng=None)
+            x = layer.activation_fn(z)
+            outs.append(x)
+        return outs
+
     def penalty(self, params) -> jax.Array:
+        """Regularization of the trainable layers (Keras 3 regularizes trainable weights)."""
         total = jnp.zeros((), jnp.float32)
         for layer, p in zip(self.layers, params):
-            total = total + layer.penalty(p)
+            if layer.trainable:
+                total = total + layer.penalty(p)
         return total
+
+    def trainable_view(self, params: list[dict]) -> list[dict]:
+        """The parameters the optimizer sees: a frozen layer's entry is empty."""
+        return [p if layer.trainable else {} for layer, p in zip(self.layers, params)]
+
+    def merge_trainable(self, params: list[dict], trained: list[dict]) -> list[dict]:
+        """``params`` with the trainable layers' entries taken from ``trained``."""
+        return [t if layer.trainable else p for layer, p, t in zip(self.layers, params, trained)]
 
     # -- weights --------------------------------------------------------------
     def weights_from(self, params, state) -> list[np.ndarray]:
         """Keras ``get_weights()`` order for the given parameter and state trees."""
         out = []
         for layer, p, s in zip(self.layers, params, state):
-            out.extend(np.asarray(p[name] if name in p else s[name]) for name in layer.weight_order)
+            out.extend(np.array(p[name] if name in p else s[name]) for name in layer.weight_order)
         return out
 
     def get_weights(self) -> list[np.ndarray]:
@@ -179,6 +233,12 @@ class Sequential:
                   f" Trainable params: {trainable:,}", f" Non-trainable params: {non_trainable:,}"]
         print_fn("\n".join(lines))
 
+    def save(self, path) -> None:
+        """Architecture, weights, optimizer state and compile settings in one file
+        (npz + JSON; no pickle). ``hyperlab.load_model(path)`` restores it."""
+        from hyperlab.engine.saving import save_model
+        save_model(self, path)
+
     # -- compile / fit --------------------------------------------------------
     def compile(self, optimizer: Any = "rmsprop", loss: str | None = None,
                 metrics: Sequence[str] | None = None) -> None:
@@ -223,15 +283,17 @@ class Sequential:
     def fit(self, x: Any = None, y: Any = None, batch_size: int | None = 32, epochs: int = 1,
             verbose: int | str = "auto", callbacks: Sequence[Any] | None = None,
             validation_data: tuple | None = None, shuffle: bool = True,
-            seed: int | None = None) -> History:
+            seed: int | None = None, diagnostics: bool = False) -> History:
         """Train as Keras does; returns a History. ``seed`` drives shuffling and any layer
-        randomness (None: drawn from the model's seed)."""
+        randomness (None: drawn from the model's seed). ``diagnostics=True`` adds, per epoch
+        and layer, gradient and weight norms, update/weight ratios and activation statistics
+        to the history (see ``hyperlab.engine.training.DIAGNOSTICS``)."""
         self._check_compiled("fit")
         cohort = _cohort(self, x, y, batch_size=batch_size, epochs=epochs, callbacks=[callbacks],
                          validation_data=validation_data, shuffle=shuffle,
                          optimizers=[self.optimizer], seeds=None,
                          train_seeds=[self._next_seed() if seed is None else seed],
-                         opt_states=[self._opt_state], verbose=verbose)
+                         opt_states=[self._opt_state], verbose=verbose, diagnostics=diagnostics)
         history = cohort_histories(cohort, verbose, label="fit")[0]
         params, state = jax.device_get(cohort.final_state())
         self.params, self.state = _index_list(params, 0), _index_list(state, 0)
@@ -335,7 +397,7 @@ def _positive_int(value: Any, name: str) -> int:
 
 def _cohort(model: Sequential, x, y, *, batch_size, epochs, callbacks, validation_data, shuffle,
             optimizers, seeds, train_seeds, opt_states=None, initial_weights=None,
-            verbose=0) -> Cohort:
+            verbose=0, diagnostics=False) -> Cohort:
     """Validate fit's arguments and build the cohort of runs."""
     x, y = model._prepare(x, y, "fit")
     epochs = _positive_int(epochs, "epochs")
@@ -356,9 +418,13 @@ def _cohort(model: Sequential, x, y, *, batch_size, epochs, callbacks, validatio
     cohort = Cohort(model, weights=weights, keys=keys, optimizers=optimizers,
                     callbacks=[list(c or []) for c in callbacks], epochs=[epochs] * k,
                     batch_size=batch_size, data=data, shuffle=bool(shuffle),
-                    verbose=1 if verbose == "auto" else int(verbose))
+                    verbose=1 if verbose == "auto" else int(verbose), diagnostics=diagnostics)
     for i, state in enumerate(opt_states or []):
         if state is not None:  # a model trained before continues with its optimizer state
+            if jax.tree.structure(state) != jax.tree.structure(_index_list(cohort.carry["opt"], 0)):
+                raise ValueError("the trainable layers changed since the last fit; call "
+                                 "model.compile(...) again after setting layer.trainable "
+                                 "(as Keras requires)")
             cohort.carry["opt"] = jax.tree.map(lambda all_, one: all_.at[i].set(one),
                                                cohort.carry["opt"], state)
     return cohort
@@ -382,7 +448,7 @@ def cohort_histories(cohort: Cohort, verbose: int | str, label: str) -> list[His
     def progress(c: Cohort, logs: dict[str, np.ndarray]) -> None:
         nonlocal printed
         ran = logs["ran"]  # (runs, epochs of the chunk)
-        names = [k for k in logs if k != "ran"]
+        names = [k for k in logs if k in LOG_KEYS and k != "ran"]  # not diagnostics
         for j in np.flatnonzero(ran.any(axis=0)):
             printed += 1
             if verbose == 2:  # Keras prints one line per epoch (here: the mean over runs)
@@ -404,7 +470,8 @@ def train_many(model: Sequential, x: Any, y: Any, *, seeds: Sequence[int] | None
                callbacks: Sequence[Sequence[Any]] | None = None,
                initial_weights: Sequence[Sequence[np.ndarray]] | None = None,
                batch_size: int | None = 32, epochs: int = 1, validation_data: tuple | None = None,
-               shuffle: bool = True, verbose: int | str = 0) -> list[History]:
+               shuffle: bool = True, verbose: int | str = 0,
+               diagnostics: bool = False) -> list[History]:
     """Train K runs of one compiled model together, as one vectorized program.
 
     Per-run lists (length K, or length 1 to share): ``seeds`` (each run's initial weights
@@ -439,7 +506,7 @@ def train_many(model: Sequential, x: Any, y: Any, *, seeds: Sequence[int] | None
     cohort = _cohort(model, x, y, batch_size=batch_size, epochs=epochs,
                      callbacks=spread(callbacks, []), validation_data=validation_data,
                      shuffle=shuffle, optimizers=opts, seeds=seed_list, train_seeds=train_seeds,
-                     initial_weights=weights, verbose=verbose)
+                     initial_weights=weights, verbose=verbose, diagnostics=diagnostics)
     return cohort_histories(cohort, verbose, label=f"{k} runs")
 
 

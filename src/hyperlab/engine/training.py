@@ -32,6 +32,19 @@ from hyperlab.engine.history import History
 Tree = Any
 LOG_KEYS = ("loss", "accuracy", "val_loss", "val_accuracy", "learning_rate", "ran")
 CHUNK_EPOCHS = 25  # most epochs per compiled call: progress granularity vs. dispatch overhead
+# fit(diagnostics=True): per epoch, "<name>/<layer>" in the history. Weight statistics for
+# layers with parameters, activation statistics for every layer.
+WEIGHT_DIAGNOSTICS = {
+    "grad_norm": "L2 norm of the layer's loss gradient, mean over the epoch's steps",
+    "update_ratio": "||update|| / ||weights before it||, mean over the epoch's steps",
+    "weight_norm": "L2 norm of the layer's weights at the end of the epoch",
+}
+ACTIVATION_DIAGNOSTICS = {
+    "activation_mean": "mean of the layer's output on the probe batch (inference mode)",
+    "activation_std": "standard deviation of the layer's output on the probe batch",
+    "dead_fraction": "fraction of output units that are exactly 0 for every probe sample",
+}
+PROBE_SAMPLES = 1000  # the first training samples (unshuffled) probe the activations
 
 
 def enable_compilation_cache() -> None:
@@ -74,6 +87,7 @@ class Program:
     lr_table: bool                  # a LearningRateScheduler sets the rate each epoch
     plateau: ReduceLROnPlateau | None = None
     early: EarlyStopping | None = None
+    diagnostics: bool = False
     key: tuple = field(init=False, repr=False)
 
     def __post_init__(self) -> None:
@@ -81,7 +95,7 @@ class Program:
             self.model.static_config(), self.loss, self.accuracy, self.optimizer.static_config(),
             self.batch_size, self.n_train, self.n_val, self.shuffle, self.lr_table,
             None if self.plateau is None else self.plateau.static_config(),
-            None if self.early is None else self.early.static_config()))
+            None if self.early is None else self.early.static_config(), self.diagnostics))
 
     def __eq__(self, other: object) -> bool:
         return isinstance(other, Program) and self.key == other.key
@@ -92,6 +106,11 @@ class Program:
     @property
     def logits_activation(self) -> str | None:
         return losses_mod.FROM_LOGITS.get(self.loss)
+
+    @property
+    def weighted_layers(self) -> tuple[int, ...]:
+        """Indices of the layers that have parameters (their weight diagnostics)."""
+        return tuple(i for i, params in enumerate(self.model.params) if params)
 
 
 # ---------------------------------------------------------------------------- one run
@@ -109,16 +128,42 @@ def _n_correct(p: Program, y, out):
     return jnp.sum(losses_mod.correct(p.accuracy, y, out))
 
 
+def _norm(tree) -> jax.Array:
+    return jnp.sqrt(sum(jnp.sum(jnp.square(a)) for a in jax.tree.leaves(tree)))
+
+
 def _train_step(p: Program, carry, batch):
-    """One Keras train_step: gradient of the batch loss, one optimizer update."""
-    params, state, opt, sums = carry
+    """One Keras train_step: gradient of the batch loss, one optimizer update of the
+    trainable layers (a frozen layer's entry in the optimizer's view is empty)."""
+    params, state, opt, sums, diag = carry
     x, y, rng = batch
     grad_fn = jax.value_and_grad(functools.partial(_forward_loss, p, training=True), has_aux=True)
     (loss, (out, state)), grads = grad_fn(params, state, x, y, rng=rng)
-    params, opt = p.optimizer.apply(params, grads, opt)
+    model = p.model
+    trained, opt = p.optimizer.apply(model.trainable_view(params), model.trainable_view(grads), opt)
+    new_params = model.merge_trainable(params, trained)
     n = x.shape[0]
     sums = sums + jnp.stack([loss * n, _n_correct(p, y, out)])
-    return (params, state, opt, sums), None
+    if p.diagnostics:
+        grad_norms = [_norm(grads[i]) for i in p.weighted_layers]
+        ratios = [_norm(jax.tree.map(jnp.subtract, new_params[i], params[i]))
+                  / jnp.maximum(_norm(params[i]), 1e-12) for i in p.weighted_layers]
+        diag = diag + jnp.stack([jnp.stack(grad_norms), jnp.stack(ratios)])
+    return (new_params, state, opt, sums, diag), None
+
+
+def _diagnostics(p: Program, params, state, x, sums, n_steps: int) -> dict[str, jax.Array]:
+    """The epoch's diagnostics as arrays over layers (named by ``Cohort.advance``)."""
+    outs = p.model.layer_outputs(params, state, x[:PROBE_SAMPLES])
+    flat = [o.reshape(o.shape[0], -1) for o in outs]
+    return {
+        "diag/grad_norm": sums[0] / n_steps,
+        "diag/update_ratio": sums[1] / n_steps,
+        "diag/weight_norm": jnp.stack([_norm(params[i]) for i in p.weighted_layers]),
+        "diag/activation_mean": jnp.stack([jnp.mean(o) for o in flat]),
+        "diag/activation_std": jnp.stack([jnp.std(o) for o in flat]),
+        "diag/dead_fraction": jnp.stack([jnp.mean(jnp.all(o == 0, axis=0)) for o in flat]),
+    }
 
 
 def _epoch(p: Program, carry, run, data):
@@ -145,11 +190,12 @@ def _epoch(p: Program, carry, run, data):
     batches = (x[: n_full * bs].reshape((n_full, bs) + x.shape[1:]),
                y[: n_full * bs].reshape((n_full, bs) + y.shape[1:]), step_keys[:n_full])
     step = functools.partial(_train_step, p)
-    inner = (carry["params"], carry["state"], opt, jnp.zeros(2, jnp.float32))
+    diag = jnp.zeros((2, len(p.weighted_layers)) if p.diagnostics else (0,), jnp.float32)
+    inner = (carry["params"], carry["state"], opt, jnp.zeros(2, jnp.float32), diag)
     inner, _ = jax.lax.scan(lambda c, b: step(c, (b[0], b[1], rng(b[2]))), inner, batches)
     if rest:  # the epoch's last, smaller batch, trained as Keras trains it
         inner, _ = step(inner, (x[n_full * bs:], y[n_full * bs:], rng(step_keys[n_full])))
-    params, state, opt, sums = inner
+    params, state, opt, sums, diag = inner
 
     logs = {"loss": sums[0] / p.n_train, "accuracy": sums[1] / p.n_train}
     if p.n_val:
@@ -158,6 +204,8 @@ def _epoch(p: Program, carry, run, data):
         logs["val_loss"] = val_loss
         logs["val_accuracy"] = _n_correct(p, data["vy"], val_out) / p.n_val
     logs["learning_rate"] = rate
+    if p.diagnostics:
+        logs.update(_diagnostics(p, params, state, data["x"], diag, n_full + bool(rest)))
 
     new = dict(carry, params=params, state=state, opt=opt, epoch=epoch + 1)
     if p.plateau is not None:
@@ -206,7 +254,9 @@ def _compiled_finish(p: Program):
     """Keras's end of ``fit``: the optimizer finalizes the weights (EMA), then
     EarlyStopping(restore_best_weights) restores the best epoch's weights."""
     def finish(carry):
-        params = p.optimizer.finalize_variable_values(carry["params"], carry["opt"])
+        model, params = p.model, carry["params"]
+        params = model.merge_trainable(params, p.optimizer.finalize_variable_values(
+            model.trainable_view(params), carry["opt"]))
         if p.early is None or not p.early.restore_best_weights:
             return params, carry["state"]
         has = carry["early"]["has_weights"]
@@ -235,7 +285,7 @@ class Cohort:
                  optimizers: Sequence[Any], callbacks: Sequence[Sequence[Any]],
                  epochs: Sequence[int], batch_size: int, data: dict[str, np.ndarray],
                  shuffle: bool, verbose: int = 0,
-                 chunk_epochs: int | None = None) -> None:
+                 chunk_epochs: int | None = None, diagnostics: bool = False) -> None:
         self.model, self.epochs, self.verbose = model, list(epochs), verbose
         self.optimizers = list(optimizers)
         first = _split_callbacks(callbacks[0])
@@ -264,14 +314,15 @@ class Cohort:
         self.program = Program(model=model, loss=model.loss, accuracy=model.accuracy,
                                optimizer=self.optimizers[0], batch_size=batch_size,
                                n_train=n_train, n_val=n_val, shuffle=shuffle,
-                               lr_table=scheduler is not None, plateau=plateau, early=early)
+                               lr_table=scheduler is not None, plateau=plateau, early=early,
+                               diagnostics=bool(diagnostics))
         max_epochs = max(self.epochs)
         n_chunks = -(-max_epochs // CHUNK_EPOCHS)
         self.chunk_epochs = chunk_epochs or -(-max_epochs // n_chunks)
         runs, carries = [], []
         for (params, state), key, opt, (sch, pla, ear), n_epochs in zip(
                 weights, keys, self.optimizers, split, self.epochs):
-            opt_state = opt.init(params)
+            opt_state = opt.init(model.trainable_view(params))
             run = {"epochs": jnp.int32(n_epochs)}
             carry = {"params": params, "state": state, "opt": opt_state, "key": key,
                      "epoch": jnp.int32(0), "stopped": jnp.bool_(False)}
@@ -312,9 +363,16 @@ class Cohort:
         self.compile()
         self.carry, logs = self._executable(self.carry, self.run_inputs, self.data)
         logs = jax.device_get(logs)  # pytree flattening sorted the keys: restore Keras's order
-        logs = {k: np.asarray(logs[k]) for k in LOG_KEYS if k in logs}
-        self.logs.append(logs)
-        return logs
+        out = {k: np.asarray(logs[k]) for k in LOG_KEYS if k in logs}
+        if self.program.diagnostics:  # (runs, epochs, layers) arrays -> one key per layer
+            layers = self.model.layers
+            weighted = [layers[i].name for i in self.program.weighted_layers]
+            for name in (*WEIGHT_DIAGNOSTICS, *ACTIVATION_DIAGNOSTICS):
+                names = weighted if name in WEIGHT_DIAGNOSTICS else [l.name for l in layers]
+                values = np.asarray(logs[f"diag/{name}"])
+                out.update({f"{name}/{layer}": values[..., j] for j, layer in enumerate(names)})
+        self.logs.append(out)
+        return out
 
     def fit(self, progress=None) -> None:
         """Train every run to its end; ``progress(cohort, logs)`` after each chunk."""
