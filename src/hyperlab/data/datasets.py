@@ -1,8 +1,11 @@
 """Small classification problems for hyperparameter experiments.
 
-Every generator returns a :class:`Dataset` whose first rows are the training set and
-whose last ``round(n_samples * validation_fraction)`` rows are the validation set;
-it unpacks as ``(x, y), (vx, vy) = blobs()``. Features are float32, labels int32.
+Every loader returns a :class:`Dataset`; it unpacks as ``(x, y), (vx, vy) = blobs()``.
+Features are float32, labels int32 in 0..n_classes-1. The synthetic generators (blobs,
+moons, circles, spiral) put their first rows in the training set and their last
+``round(n_samples * validation_fraction)`` rows in the validation set. The image sets
+(:func:`digits`, :func:`fashion_mnist`, in :mod:`hyperlab.data.images`) keep a sample's 2-D
+shape; :func:`csv` and :func:`npz` (in :mod:`hyperlab.data.files`) read the user's files.
 """
 
 from __future__ import annotations
@@ -16,12 +19,23 @@ from typing import Any
 import numpy as np
 from sklearn.datasets import make_blobs, make_circles, make_moons
 
-__all__ = ["Dataset", "blobs", "moons", "circles", "spiral", "to_categorical", "NAMES", "get"]
+# These modules import Dataset and the argument checks from here inside their functions.
+from hyperlab.data.files import csv, npz
+from hyperlab.data.images import digits, fashion_mnist
+
+__all__ = [
+    "Dataset", "blobs", "moons", "circles", "spiral", "digits", "fashion_mnist", "csv", "npz",
+    "to_categorical", "NAMES", "get",
+]
 
 
 @dataclass(frozen=True, eq=False)
 class Dataset:
-    """A train/validation split; iterates as ``(x_train, y_train), (x_val, y_val)``."""
+    """A train/validation split; iterates as ``(x_train, y_train), (x_val, y_val)``.
+
+    ``n_features`` is the number of values in one sample (the product of its shape);
+    ``class_names`` names the labels 0..n_classes-1 where the data have names.
+    """
 
     x_train: np.ndarray
     y_train: np.ndarray
@@ -30,6 +44,7 @@ class Dataset:
     name: str
     n_classes: int
     n_features: int
+    class_names: tuple[str, ...] | None = None
 
     def __iter__(self) -> Iterator[tuple[np.ndarray, np.ndarray]]:
         yield self.x_train, self.y_train
@@ -215,21 +230,32 @@ _GENERATORS: dict[str, Callable[..., Dataset]] = {
     "moons": moons,
     "circles": circles,
     "spiral": spiral,
+    "digits": digits,
+    "fashion_mnist": fashion_mnist,
+    "csv": csv,
+    "npz": npz,
 }
 
 NAMES: tuple[str, ...] = tuple(_GENERATORS)
 
 
 def get(name: str, **kwargs: Any) -> Dataset:
-    """Generate the dataset ``name`` with the generator's keyword arguments."""
+    """Load the dataset ``name`` with the loader's keyword arguments."""
     if name not in _GENERATORS:
         raise ValueError(f"Unknown dataset {name!r}. Valid names: {', '.join(NAMES)}")
     generator = _GENERATORS[name]
-    valid = tuple(inspect.signature(generator).parameters)
+    params = inspect.signature(generator).parameters
+    valid = tuple(params)
     unknown = sorted(set(kwargs) - set(valid))
     if unknown:
         raise ValueError(
             f"Unknown argument(s) {', '.join(unknown)} for dataset {name!r}. "
+            f"Valid arguments: {', '.join(valid)}"
+        )
+    required = [k for k, p in params.items() if p.default is p.empty and k not in kwargs]
+    if required:
+        raise ValueError(
+            f"Dataset {name!r} needs the argument(s) {', '.join(required)}. "
             f"Valid arguments: {', '.join(valid)}"
         )
     return generator(**kwargs)
