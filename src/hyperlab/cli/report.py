@@ -1,0 +1,67 @@
+"""``hyperlab report``: a study's stored results as one self-contained HTML file.
+
+    hyperlab report batch-size                      # hyperlab-results/batch-size/report.html
+    hyperlab report my-study.toml --out results     # results/my-study/report.html, store results/hyperlab.db
+    hyperlab report batch-size --out bs.html --db runs.db
+
+Like ``show`` and ``plot`` it reads the store and trains nothing.
+"""
+from __future__ import annotations
+
+import argparse
+from pathlib import Path
+
+from hyperlab.cli.studies import DEFAULT_OUT, _formatter, _stored_results, _study
+
+HTML_SUFFIXES = (".html", ".htm")
+
+
+def add_report_parser(subparsers: argparse._SubParsersAction) -> None:
+    p = subparsers.add_parser(
+        "report", formatter_class=_formatter(),
+        help="write a study's report: one self-contained HTML file (no training)",
+        description="Write one self-contained HTML file (it opens offline: figures, style and "
+                    "script are inline) with the study's question, configuration, figures, "
+                    "summary table, verdict and every run's history, from the stored runs; "
+                    "trains nothing.",
+        epilog="examples:\n"
+               "  hyperlab report batch-size\n"
+               "  hyperlab report my-study.toml --out results\n"
+               "  hyperlab report batch-size --out batch-size.html --db runs.db")
+    p.add_argument("study", metavar="STUDY_OR_FILE", help="a built-in study or a study file")
+    p.add_argument("--out", metavar="DIR|FILE.html", default=DEFAULT_OUT,
+                   help=f"a FILE ending in .html: write the report there; else the output "
+                        f"directory, as for show/plot: the report goes to DIR/<study>/report.html "
+                        f"(default: {DEFAULT_OUT}; e.g. --out results or --out report.html)")
+    p.add_argument("--db", metavar="PATH", default=None,
+                   help="SQLite results store (default: DIR/hyperlab.db, with --out FILE.html "
+                        f"{DEFAULT_OUT}/hyperlab.db; e.g. --db runs.db)")
+    p.add_argument("--repeats", type=int, metavar="N", default=None,
+                   help="seeds per value (default: the study's own; e.g. --repeats 10)")
+    p.set_defaults(handler=cmd_report)
+
+
+COMMANDS = (add_report_parser,)
+
+
+def report_target(out: str) -> tuple[Path, Path | None]:
+    """``--out`` as (output directory, report file or None for DIR/<study>/report.html)."""
+    path = Path(out)
+    if path.suffix.lower() in HTML_SUFFIXES:
+        return Path(DEFAULT_OUT), path
+    return path, None
+
+
+def cmd_report(args: argparse.Namespace) -> int:
+    from hyperlab.reports.html import REPORT_NAME, ReportPathError, write_report
+    out_dir, target = report_target(args.out)
+    stored = argparse.Namespace(study=args.study, out=str(out_dir), db=args.db,
+                                repeats=args.repeats)
+    results, out = _stored_results(stored)
+    target = target or out / results.name / REPORT_NAME
+    try:
+        path = write_report(results, target, study=_study(stored))
+    except ReportPathError as err:
+        raise ValueError(f"{err}; choose another with --out DIR or --out FILE.html") from None
+    print(path)
+    return 0

@@ -1,0 +1,117 @@
+"""``hyperlab report``: a trained tiny study's stored runs as one HTML file, and its errors."""
+from __future__ import annotations
+
+import re
+
+import pytest
+
+from hyperlab.cli.main import main
+from hyperlab.studies import Study
+
+STUDY = """
+name = "tiny"
+description = "tiny momentum sweep"
+question = "Does <momentum> help?"
+axis = "Momentum"
+repeats = 2
+figures = ["panels", "overlay"]
+[fit]
+epochs = 4
+batch_size = 100
+[[sweep]]
+field = "compile.optimizer.momentum"
+values = [0.0, 0.9]
+"""
+
+
+def run(capsys, *argv):
+    code = main([str(a) for a in argv])
+    out, err = capsys.readouterr()
+    return code, out, err
+
+
+@pytest.fixture(scope="module")
+def trained(tmp_path_factory):
+    """(study file, output dir) with the study trained into OUT/hyperlab.db once."""
+    root = tmp_path_factory.mktemp("report-cli")
+    path = root / "tiny.toml"
+    path.write_text(STUDY)
+    out = root / "out"
+    out.mkdir()
+    Study.load(path).run(db=out / "hyperlab.db", progress=False)
+    return path, out
+
+
+def images(text: str) -> list[str]:
+    return re.findall(r'<img[^>]*src="(data:image/png;base64,[^"]*)"', text)
+
+
+def test_report_into_the_output_folder_like_show_and_plot(capsys, trained):
+    study, out = trained
+    code, stdout, err = run(capsys, "report", study, "--out", out)
+    path = out / "tiny" / "report.html"
+    assert code == 0, err
+    assert stdout.strip() == str(path)
+    text = path.read_text(encoding="utf-8")
+    assert "Does &lt;momentum&gt; help?" in text and "tiny momentum sweep" in text
+    assert len(images(text)) == 2 + 2          # panels, overlay + one history per value
+    assert "gives the best validation accuracy" in text
+    assert "compile.optimizer.momentum" in text and "0.0, 0.9" in text
+    assert text.count('<details class="value"') == 2
+    assert "runs in this report</th><td>4 of 4" in text
+
+
+def test_report_to_a_file_with_a_store_elsewhere(capsys, trained, tmp_path):
+    study, out = trained
+    target = tmp_path / "deep" / "tiny.html"
+    code, stdout, err = run(capsys, "report", study, "--out", target, "--db", out / "hyperlab.db")
+    assert code == 0, err
+    assert stdout.strip() == str(target) and target.read_text().startswith("<!DOCTYPE html>")
+    assert [p.name for p in target.parent.iterdir()] == ["tiny.html"]
+
+
+def test_repeats_reports_the_first_seeds(capsys, trained, tmp_path):
+    study, out = trained
+    target = tmp_path / "one.html"
+    code, _, err = run(capsys, "report", study, "--out", target, "--db", out / "hyperlab.db",
+                       "--repeats", "1")
+    assert code == 0, err
+    text = target.read_text()
+    assert "repeats (seeds per value)</th><td>1" in text
+    assert "runs in this report</th><td>2 of 2" in text
+
+
+def test_help_lists_report(capsys):
+    code, out, _ = run(capsys, "--help")
+    assert code == 0 and "report" in out
+    code, out, _ = run(capsys, "report", "--help")
+    assert code == 0 and "--out" in out and "report.html" in out and "--db" in out
+
+
+@pytest.mark.parametrize("argv, message", [
+    (["report", "{study}", "--out", "{empty}"], "no results store; run 'hyperlab run {study}'"),
+    (["report", "{study}", "--out", "{tmp}/x.html", "--db", "{other_db}"],
+     "no stored runs of study 'tiny'"),
+    (["report", "{study}", "--out", "{blocker}/x.html", "--db", "{db}"], "is a file, not a folder"),
+    (["report", "{study}", "--out", "{tmp}/dir.html", "--db", "{db}"], "is a directory"),
+    (["report", "no-such-study"], "built-in studies"),
+])
+def test_errors_are_one_line_and_exit_2(capsys, trained, tmp_path, argv, message):
+    study, out = trained
+    blocker = tmp_path / "blocker"
+    blocker.write_text("a file, not a folder")
+    (tmp_path / "dir.html").mkdir()
+    other = tmp_path / "other"
+    other.mkdir()
+    from hyperlab.studies.store import Store
+    with Store(other / "hyperlab.db"):
+        pass                                        # an empty store
+    fill = dict(study=study, empty=tmp_path / "empty", tmp=tmp_path, blocker=blocker,
+                db=out / "hyperlab.db", other_db=other / "hyperlab.db")
+    code, stdout, err = run(capsys, *[a.format(**fill) for a in argv])
+    assert code == 2 and stdout == ""
+    lines = err.strip().splitlines()
+    assert len(lines) == 1 and lines[0].startswith("hyperlab: error: ")
+    assert message.format(**fill) in lines[0], lines[0]
+    if message.startswith(("is a file", "is a directory")):   # an output path problem
+        assert "--out" in lines[0]
