@@ -19,6 +19,7 @@ from hyperlab.engine import (activations, callbacks, initializers, layers, losse
                              regularizers, schedules)
 from hyperlab.engine.history import History
 from hyperlab.engine.model import Sequential, train_many
+from hyperlab.engine.saving import load_model
 from hyperlab import studies
 from hyperlab.studies import Study
 
@@ -31,6 +32,6 @@ for _name, _module in {"activations": activations, "callbacks": callbacks,
                        "schedules": schedules, "datasets": datasets}.items():
     _sys.modules[f"{__name__}.{_name}"] = _module
 
-__all__ = ["Sequential", "History", "Study", "train_many", "studies", "activations", "callbacks", "datasets",
+__all__ = ["Sequential", "History", "load_model", "Study", "train_many", "studies", "activations", "callbacks", "datasets",
            "initializers", "layers", "losses", "optimizers", "regularizers", "schedules",
            "__version__"]

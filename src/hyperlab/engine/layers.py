@@ -13,7 +13,9 @@ logits to the loss, as Keras's TensorFlow backend does for softmax/sigmoid outpu
 """
 from __future__ import annotations
 
+import inspect
 import math
+import numbers
 from typing import Any, Sequence
 
 import jax
@@ -72,6 +74,24 @@ class Layer:
 
     def get_config(self) -> dict[str, Any]:
         return {"name": self.name, "trainable": self.trainable}
+
+    @classmethod
+    def from_config(cls, config: dict[str, Any]) -> "Layer":
+        """The layer ``get_config()`` describes (a ValueError for unknown arguments)."""
+        if not isinstance(config, dict):
+            raise ValueError(f"{cls.__name__} config must be a dict, got {config!r}")
+        config = dict(config)
+        trainable = config.pop("trainable", True)
+        try:
+            inspect.signature(cls).bind(**config)
+        except TypeError as err:
+            raise ValueError(f"invalid {cls.__name__} config {config!r}: {err}") from None
+        try:
+            layer = cls(**config)
+        except (TypeError, KeyError) as err:
+            raise ValueError(f"invalid {cls.__name__} config {config!r}: {err}") from None
+        layer.trainable = bool(trainable)
+        return layer
 
     def __repr__(self) -> str:
         return f"<{type(self).__name__} name={self.name!r}>"
@@ -151,14 +171,24 @@ class Dense(Layer):
     def get_config(self):
         return {**super().get_config(), "units": self.units, "activation": self.activation,
                 "use_bias": self.use_bias,
-                "kernel_initializer": self.kernel_initializer.get_config() | {"class_name": type(self.kernel_initializer).__name__},
-                "bias_initializer": self.bias_initializer.get_config() | {"class_name": type(self.bias_initializer).__name__},
+                "kernel_initializer": _init_config(self.kernel_initializer),
+                "bias_initializer": _init_config(self.bias_initializer),
                 "kernel_regularizer": _reg_config(self.kernel_regularizer),
                 "bias_regularizer": _reg_config(self.bias_regularizer)}
 
 
+def _init_config(init) -> dict:
+    """Keras's serialized form, which ``initializers.get`` reads back."""
+    return {"class_name": type(init).__name__, "config": dict(init.get_config())}
+
+
 def _reg_config(reg) -> dict | None:
-    return None if reg is None else {"class_name": type(reg).__name__, "config": reg.get_config()}
+    """Keras's serialized form, which ``regularizers.get`` reads back (None: no regularizer)."""
+    if reg is None:
+        return None
+    get_config = getattr(reg, "get_config", None)
+    return {"class_name": type(reg).__name__,
+            "config": dict(get_config()) if callable(get_config) else None}
 
 
 class Activation(Layer):
@@ -264,6 +294,7 @@ class Dropout(Layer):
         if not 0.0 <= rate < 1.0:
             raise ValueError(f"Dropout rate must be in [0, 1), got rate={rate}")
         self.rate = float(rate)
+        self.seed = seed  # kept for the config; the masks come from the run's seed
 
     def call(self, params, state, x, *, training, rng):
         if not training or self.rate == 0.0 or rng is None:
@@ -275,8 +306,243 @@ class Dropout(Layer):
         return super().static_config() + (self.rate,)
 
     def get_config(self):
-        return {**super().get_config(), "rate": self.rate}
+        return {**super().get_config(), "rate": self.rate, "seed": self.seed}
+
+
+# -- activation layers (Keras 3 ``layers/activations``) ------------------------
+class _DefaultSlope(float):
+    """LeakyReLU's default ``negative_slope``: tells an omitted slope from an explicit one."""
+
+
+def _real(cls: str, arg: str, value: Any, low: float | None = None) -> float:
+    """``value`` as a finite float (``>= low``), or a ValueError naming ``arg``."""
+    ok = isinstance(value, numbers.Real) and not isinstance(value, bool)
+    if ok:
+        value = float(value)
+        ok = math.isfinite(value) and (low is None or value >= low)
+    if not ok:
+        bound = "" if low is None else f" >= {low:g}"
+        raise ValueError(f"{cls} `{arg}` must be a finite float{bound}, got {arg}={value!r}")
+    return value
+
+
+class LeakyReLU(Layer):
+    """Leaky ReLU, as ``keras.layers.LeakyReLU``: ``x`` for ``x > 0``, ``negative_slope * x``
+    otherwise. Keras 3's default slope is 0.3; Keras 2's argument name ``alpha`` is accepted
+    too (same meaning; give one of the two)."""
+
+    kind = "leaky_re_lu"
+
+    def __init__(self, negative_slope: float = _DefaultSlope(0.3), name: str | None = None,
+                 trainable: bool = True, **kwargs: Any) -> None:
+        super().__init__(name, trainable)
+        arg = "negative_slope"
+        if "alpha" in kwargs:
+            if not isinstance(negative_slope, _DefaultSlope):
+                raise ValueError("LeakyReLU: give either `negative_slope` or its Keras 2 name "
+                                 f"`alpha`, not both; got negative_slope={negative_slope!r}, "
+                                 f"alpha={kwargs['alpha']!r}")
+            negative_slope, arg = kwargs.pop("alpha"), "alpha"
+        if kwargs:
+            raise ValueError(f"LeakyReLU: unknown argument(s) {sorted(kwargs)}; valid: "
+                             "negative_slope (or alpha), name, trainable")
+        self.negative_slope = _real("LeakyReLU", arg, negative_slope, low=0.0)
+
+    def call(self, params, state, x, *, training, rng):
+        return activations.leaky_relu(x, self.negative_slope), state
+
+    def static_config(self):
+        return super().static_config() + (self.negative_slope,)
+
+    def get_config(self):
+        return {**super().get_config(), "negative_slope": self.negative_slope}
+
+
+class PReLU(Layer):
+    """Parametric ReLU, as ``keras.layers.PReLU``: learned slopes ``alpha`` with the input's
+    shape (size 1 along ``shared_axes``, counted as Keras does with the batch axis as 0)::
+
+        y = relu(x) - alpha * relu(-x)       # x for x >= 0, alpha * x otherwise
+    """
+
+    kind = "p_re_lu"
+    weight_order = ("alpha",)
+
+    def __init__(self, alpha_initializer: Any = "zeros", alpha_regularizer: Any = None,
+                 shared_axes: int | Sequence[int] | None = None, name: str | None = None,
+                 trainable: bool = True) -> None:
+        super().__init__(name, trainable)
+        self.alpha_initializer = initializers.get(alpha_initializer)
+        self.alpha_regularizer = regularizers.get(alpha_regularizer)
+        if shared_axes is None:
+            axes: tuple[int, ...] | None = None
+        else:
+            axes = (shared_axes,) if isinstance(shared_axes, numbers.Integral) else tuple(shared_axes)
+            if any(isinstance(a, bool) or not isinstance(a, numbers.Integral) or a < 1 for a in axes):
+                raise ValueError("PReLU `shared_axes` must be positive ints (axis 0 is the batch "
+                                 f"axis), got shared_axes={shared_axes!r}")
+            axes = tuple(sorted({int(a) for a in axes}))
+        self.shared_axes = axes
+
+    def compute_output_shape(self, input_shape):
+        if self.shared_axes and max(self.shared_axes) > len(input_shape):
+            raise ValueError(f"PReLU shared_axes={list(self.shared_axes)} do not fit inputs of "
+                             f"shape (batch,) + {tuple(input_shape)}")
+        return input_shape
+
+    @property
+    def alpha_shape(self) -> tuple[int, ...]:
+        shared = set(self.shared_axes or ())
+        return tuple(1 if i + 1 in shared else d for i, d in enumerate(self.input_shape))
+
+    def init(self, key):
+        return {"alpha": self.alpha_initializer(key, self.alpha_shape)}, {}
+
+    def call(self, params, state, x, *, training, rng):
+        pos = activations.relu(x)
+        neg = -params["alpha"] * activations.relu(-x)
+        return pos + neg, state
+
+    def penalty(self, params):
+        if self.alpha_regularizer is None:
+            return jnp.zeros((), jnp.float32)
+        return jnp.zeros((), jnp.float32) + self.alpha_regularizer(params["alpha"])
+
+    def static_config(self):
+        reg = _reg_config(self.alpha_regularizer)
+        reg = None if reg is None else (reg["class_name"], tuple(sorted((reg["config"] or {}).items())))
+        return super().static_config() + (self.shared_axes, reg)
+
+    def get_config(self):
+        return {**super().get_config(), "alpha_initializer": _init_config(self.alpha_initializer),
+                "alpha_regularizer": _reg_config(self.alpha_regularizer),
+                "shared_axes": None if self.shared_axes is None else list(self.shared_axes)}
+
+
+class ELU(Layer):
+    """Exponential linear unit, as ``keras.layers.ELU``: ``x`` for ``x > 0``,
+    ``alpha * (exp(x) - 1)`` otherwise."""
+
+    kind = "elu"
+
+    def __init__(self, alpha: float = 1.0, name: str | None = None, trainable: bool = True) -> None:
+        super().__init__(name, trainable)
+        self.alpha = _real("ELU", "alpha", alpha)
+
+    def call(self, params, state, x, *, training, rng):
+        return activations.elu(x, self.alpha), state
+
+    def static_config(self):
+        return super().static_config() + (self.alpha,)
+
+    def get_config(self):
+        return {**super().get_config(), "alpha": self.alpha}
+
+
+# -- regularization -------------------------------------------------------------
+class AlphaDropout(Layer):
+    """Alpha dropout for self-normalizing (SELU) networks, as ``keras.layers.AlphaDropout``.
+
+    During training each input is dropped with probability ``rate`` to SELU's negative
+    saturation value ``alpha_p = -scale * alpha`` (about -1.7581), then an affine correction
+    keeps a zero-mean unit-variance input's mean and variance::
+
+        kept = uniform(noise_shape) >= rate
+        a = ((1 - rate) * (1 + rate * alpha_p**2)) ** -0.5
+        b = -a * alpha_p * rate
+        y = a * (x * kept + alpha_p * (1 - kept)) + b
+
+    Identity at inference. ``noise_shape`` (with the batch axis; None entries take the
+    input's size) shares the mask along axes of size 1. The masks come from the run's seed
+    (a new one every step); ``seed`` is kept for the config only, as in ``Dropout``.
+    """
+
+    kind = "alpha_dropout"
+    needs_rng = True
+
+    def __init__(self, rate: float, noise_shape: Sequence[int | None] | None = None,
+                 seed: int | None = None, name: str | None = None, trainable: bool = True) -> None:
+        super().__init__(name, trainable)
+        if isinstance(rate, bool) or not isinstance(rate, numbers.Real) or not 0.0 <= rate < 1.0:
+            raise ValueError(f"AlphaDropout `rate` must be a float in [0, 1), got rate={rate!r}")
+        if seed is not None and (isinstance(seed, bool) or not isinstance(seed, numbers.Integral)):
+            raise ValueError(f"AlphaDropout `seed` must be an int or None, got seed={seed!r}")
+        if noise_shape is not None:
+            noise_shape = tuple(noise_shape)
+            if any(d is not None and (isinstance(d, bool) or not isinstance(d, numbers.Integral)
+                                      or d < 1) for d in noise_shape):
+                raise ValueError("AlphaDropout `noise_shape` must hold positive ints or None, "
+                                 f"got noise_shape={noise_shape!r}")
+            noise_shape = tuple(None if d is None else int(d) for d in noise_shape)
+        self.rate = float(rate)
+        self.noise_shape = noise_shape
+        self.seed = None if seed is None else int(seed)
+
+    def compute_output_shape(self, input_shape):
+        ns = self.noise_shape
+        if ns is not None:
+            if len(ns) != len(input_shape) + 1:
+                raise ValueError(f"AlphaDropout noise_shape={list(ns)} needs {len(input_shape) + 1} "
+                                 f"entries (batch axis first) for inputs of shape (batch,) + "
+                                 f"{tuple(input_shape)}")
+            for d, n in zip(ns[1:], input_shape):
+                if d is not None and d not in (1, n):
+                    raise ValueError(f"AlphaDropout noise_shape={list(ns)} does not broadcast to "
+                                     f"inputs of shape (batch,) + {tuple(input_shape)}")
+        return input_shape
+
+    def call(self, params, state, x, *, training, rng):
+        if not training or self.rate == 0.0 or rng is None:
+            return x, state
+        shape = x.shape
+        if self.noise_shape is not None:
+            shape = tuple(n if d is None else d for d, n in zip(self.noise_shape, x.shape))
+            if shape[0] not in (1, x.shape[0]):
+                raise ValueError(f"AlphaDropout noise_shape batch entry {shape[0]} does not "
+                                 f"broadcast to a batch of {x.shape[0]}")
+        rate = self.rate
+        alpha_p = -activations.SELU_ALPHA * activations.SELU_SCALE
+        kept = (jax.random.uniform(rng, shape) >= rate).astype(x.dtype)
+        a = ((1 - rate) * (1 + rate * alpha_p**2)) ** -0.5
+        b = -a * alpha_p * rate
+        y = x * kept + alpha_p * (1 - kept)
+        return a * y + b, state
+
+    def static_config(self):
+        return super().static_config() + (self.rate, self.noise_shape)
+
+    def get_config(self):
+        return {**super().get_config(), "rate": self.rate,
+                "noise_shape": None if self.noise_shape is None else list(self.noise_shape),
+                "seed": self.seed}
+
+
+# -- (de)serialization ----------------------------------------------------------------
+LAYERS: dict[str, type[Layer]] = {
+    cls.__name__: cls for cls in (Dense, Activation, Flatten, BatchNormalization, Dropout,
+                                  LeakyReLU, PReLU, ELU, AlphaDropout)
+}
+
+
+def serialize(layer: Layer) -> dict[str, Any]:
+    """``{"class_name": ..., "config": layer.get_config()}`` (Keras's form)."""
+    if type(layer).__name__ not in LAYERS or LAYERS[type(layer).__name__] is not type(layer):
+        raise ValueError(f"{layer!r} is not a built-in hyperlab layer; serializable layers: "
+                         f"{', '.join(LAYERS)}")
+    return {"class_name": type(layer).__name__, "config": layer.get_config()}
+
+
+def deserialize(config: dict[str, Any]) -> Layer:
+    """The layer of a ``serialize`` dict; the class is looked up among the built-in layers
+    only (``LAYERS``), never imported by name."""
+    if not isinstance(config, dict) or "class_name" not in config:
+        raise ValueError(f"a layer config needs a 'class_name' key, got {config!r}")
+    name = config["class_name"]
+    if not isinstance(name, str) or name not in LAYERS:
+        raise ValueError(f"unknown layer class {name!r}; known layers: {', '.join(LAYERS)}")
+    return LAYERS[name].from_config(config.get("config") or {})
 
 
 __all__ = ["Layer", "Input", "InputSpec", "Dense", "Activation", "Flatten", "BatchNormalization",
-           "Dropout"]
+           "Dropout", "LeakyReLU", "PReLU", "ELU", "AlphaDropout", "LAYERS", "serialize",
+           "deserialize"]
