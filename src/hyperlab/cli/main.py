@@ -229,8 +229,8 @@ def add_fit_parser(subparsers: argparse._SubParsersAction) -> None:
 
 
 def _commands() -> tuple[Callable[[argparse._SubParsersAction], None], ...]:
-    from hyperlab.cli import studies
-    return (add_fit_parser,) + studies.COMMANDS
+    from hyperlab.cli import report, studies, visual
+    return (add_fit_parser,) + studies.COMMANDS + visual.COMMANDS + report.COMMANDS
 
 
 def build_parser() -> argparse.ArgumentParser:
