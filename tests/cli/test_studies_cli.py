@@ -35,11 +35,11 @@ def study_file(tmp_path):
     return path
 
 
-def test_studies_lists_the_ten_tutorial_experiments(capsys):
+def test_studies_lists_the_tutorial_and_lecture_experiments(capsys):
     code, out, _ = run(capsys, "studies")
     names = [line.split()[0] for line in out.strip().splitlines()]
     assert code == 0 and names[:3] == ["batch-size", "gradient-descent-flavours", "epochs"]
-    assert len(names) == 10 and "step-decay" in names
+    assert len(names) == 17 and "step-decay" in names and "init-activation" in names
 
 
 def test_run_writes_table_csv_markdown_and_figures_then_show_and_plot(capsys, tmp_path, study_file):

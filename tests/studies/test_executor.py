@@ -1,7 +1,7 @@
-"""Planning into cohorts, training, reuse of stored runs, resume after a killed process."""
+"""Planning into cohorts (longest first, bounded by a memory budget), training with the
+local executor, reuse of stored runs, resume after a killed process."""
 from __future__ import annotations
 
-import os
 import signal
 import sqlite3
 import subprocess
@@ -45,9 +45,29 @@ def test_runs_that_share_a_program_form_one_cohort(name, n_cohorts):
     _, runs = planner.plan(study)
     groups = planner.cohorts(runs)
     assert len(groups) == n_cohorts and sum(map(len, groups)) == len(runs)
-    work = [max(r.epochs for r in g) * len(g) for g in groups]
+    work = [planner.cost(g) for g in groups]
     assert work == sorted(work, reverse=True)  # longest first
     assert len(planner.cohorts(runs, max_runs=2)) >= len(runs) // 2
+
+
+def test_cohort_cost_counts_steps_and_the_memory_budget_bounds_cohort_size():
+    study = studies.get("batch-size").with_overrides(repeats=3)
+    _, runs = planner.plan(study)
+    first, *_, last = planner.cohorts(runs)
+    assert first[0].config["fit"]["batch_size"] == 4           # 125 steps an epoch: first
+    assert planner.steps_per_epoch(last[0].config) == 2        # 256 or 450 of 500 samples
+    momentum = planner.plan(studies.get("momentum").with_overrides(repeats=10))[1]
+    per_run = planner.run_bytes(momentum[0].config)
+    assert 10_000 < per_run < 10_000_000
+    bounded = planner.cohorts(momentum, memory_budget=3 * per_run)
+    assert [len(g) for g in bounded] == [3] * 13 + [1]
+    assert planner.cohorts(momentum, max_runs=512, memory_budget=1) != []     # ≥ 1 run each
+    wide = dict(momentum[0].config, model=dict(momentum[0].config["model"], hidden=[500, 500]))
+    adam = dict(momentum[0].config, compile=dict(momentum[0].config["compile"],
+                                                 optimizer={"name": "Adam"}))
+    assert planner.run_bytes(wide) > 10 * per_run
+    assert planner.run_bytes(adam) > per_run                    # two slots against one
+    assert planner.default_memory_budget() == planner.physical_memory() // 4
 
 
 def test_study_runs_equal_runs_trained_one_by_one(tmp_path):
@@ -73,10 +93,10 @@ def test_study_runs_equal_runs_trained_one_by_one(tmp_path):
 
 def test_stored_runs_are_reused_and_new_repeats_train_only_new_seeds(tmp_path, monkeypatch):
     study = small_study(tmp_path)
-    from hyperlab.studies import executor
+    from hyperlab.studies.executors import core
     trained = []
-    original = executor.train_cohort
-    monkeypatch.setattr(executor, "train_cohort",
+    original = core.train
+    monkeypatch.setattr(core, "train",
                         lambda group, *a, **k: trained.extend(group) or original(group, *a, **k))
     with Store(tmp_path / "r.db") as store:
         first = run_study(study, store, progress=False)

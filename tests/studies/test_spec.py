@@ -23,7 +23,7 @@ def write(tmp_path, text: str):
 
 def test_every_builtin_study_loads_and_expands():
     names = studies.builtin_names()
-    assert len(names) == 10 and names[0] == "batch-size"
+    assert len(names) == 17 and names[0] == "batch-size"
     sizes = {n: len(studies.get(n).variants()) for n in names}
     assert sizes["batch-size"] == 8 and sizes["optimizers"] == 6 and sizes["learning-rate"] == 8
 

@@ -31,6 +31,66 @@ def _output_flags(p: argparse.ArgumentParser, repeats: bool = True) -> None:
                        help="seeds per value (default: the study's own; e.g. --repeats 10)")
 
 
+def _size(text: str) -> int:
+    """A memory size: bytes, or with a unit K, M, G, T (powers of 1024; KiB, MB... too)."""
+    units = {"": 1, "K": 1 << 10, "M": 1 << 20, "G": 1 << 30, "T": 1 << 40}
+    raw = text.strip().upper().removesuffix("B").removesuffix("I")
+    number, unit = (raw[:-1], raw[-1]) if raw and raw[-1] in units else (raw, "")
+    try:
+        value = float(number) * units[unit]
+    except ValueError:
+        value = -1
+    if not value >= 1:
+        raise argparse.ArgumentTypeError(f"expected a size such as 4G, 512M or 1000000 (bytes), "
+                                         f"found {text!r}")
+    return int(value)
+
+
+def _executor_flags(p: argparse.ArgumentParser) -> None:
+    """How studies train: executor, workers, retries, cohort size and memory budget."""
+    from hyperlab.studies.executors import EXECUTORS
+    g = p.add_argument_group("execution")
+    g.add_argument("--executor", choices=EXECUTORS, default="local",
+                   help="local: this process (default); processes: --workers processes on this "
+                        "machine; ray: Ray tasks on a cluster (--address) or a local Ray instance "
+                        "(needs pip install 'hyperlab[ray]')")
+    g.add_argument("--workers", type=int, default=None, metavar="N",
+                   help="worker processes (processes: default one per core) or CPUs of a local "
+                        "Ray instance (e.g. --workers 2)")
+    g.add_argument("--address", default=None, metavar="ADDR",
+                   help="the Ray cluster's address, HOST:PORT, ray://HOST:PORT or auto (default: "
+                        "start a local Ray instance)")
+    g.add_argument("--retries", type=int, default=2, metavar="N",
+                   help="retries of a cohort whose worker dies (default: 2; an exception "
+                        "raised while training fails its cohort at once)")
+    g.add_argument("--max-cohort-runs", type=int, default=512, metavar="N",
+                   help="most runs trained together as one program (default: 512)")
+    g.add_argument("--memory-budget", type=_size, default=None, metavar="SIZE",
+                   help="memory for the cohorts training at once, which bounds a cohort's runs "
+                        "(default: a quarter of physical memory; e.g. --memory-budget 4G)")
+
+
+def _executor(args: argparse.Namespace):
+    """The executor the flags ask for; bad flags end as one line before anything is
+    written (``check`` then connects to a Ray cluster and checks its versions, also before
+    the store is opened)."""
+    from hyperlab.studies.executors import check_limits, make_executor
+    check_limits(args.max_cohort_runs, args.memory_budget)
+    return make_executor(args.executor, workers=args.workers, retries=args.retries,
+                         address=args.address)
+
+
+def _limits(args: argparse.Namespace) -> dict:
+    return {"max_cohort_runs": args.max_cohort_runs, "memory_budget": args.memory_budget}
+
+
+def _failed(err) -> int:
+    """The one-line message of a study with failed cohorts; exit code 1."""
+    from hyperlab.cli.main import _print_error
+    _print_error(err)
+    return 1
+
+
 def add_studies_parser(subparsers: argparse._SubParsersAction) -> None:
     p = subparsers.add_parser("studies", formatter_class=_formatter(),
                               help="list the built-in tutorial studies",
@@ -49,8 +109,7 @@ def add_run_parser(subparsers: argparse._SubParsersAction) -> None:
     p.add_argument("--set", dest="sets", action="append", default=[], metavar="KEY=VALUE",
                    help="override a field, repeatable (e.g. --set fit.epochs=50)")
     p.add_argument("--no-progress", action="store_true", help="no progress bar")
-    p.add_argument("--max-cohort-runs", type=int, default=512, metavar="N",
-                   help="most runs trained together as one program (default: 512)")
+    _executor_flags(p)
     p.set_defaults(handler=cmd_run)
 
 
@@ -84,6 +143,7 @@ def add_reproduce_parser(subparsers: argparse._SubParsersAction) -> None:
                     "table and verdict, and a per-study time breakdown (OUT/README.md).")
     _output_flags(p)
     p.add_argument("--no-progress", action="store_true", help="no progress bar")
+    _executor_flags(p)
     p.set_defaults(handler=cmd_reproduce)
 
 
@@ -141,19 +201,26 @@ def cmd_studies(args: argparse.Namespace) -> int:
 
 
 def cmd_run(args: argparse.Namespace) -> int:
-    from hyperlab.studies.executor import run_study
+    from hyperlab.studies.executors import CohortsFailed, run_study
     study = _study(args)
+    executor = _executor(args)
     out = _out_dir(args.out)
-    with _store(args, out) as store:
-        results = run_study(study, store, progress=not args.no_progress,
-                            max_cohort_runs=args.max_cohort_runs)
+    try:
+        executor.check()          # Ray: reachable, same versions; before the store opens
+        with _store(args, out) as store:
+            results = run_study(study, store, progress=not args.no_progress, executor=executor,
+                                **_limits(args))
+    except CohortsFailed as err:
+        return _failed(err)
+    finally:
+        executor.close()
     print(publish(results, out))
     print(f"written to {out / study.name}/")
     return 0
 
 
 def _stored_results(args: argparse.Namespace) -> tuple[StudyResults, Path]:
-    from hyperlab.studies import executor, planner
+    from hyperlab.studies import executors, planner
     study = _study(args)
     out = Path(args.out)
     db = Path(args.db) if args.db else out / "hyperlab.db"
@@ -165,7 +232,7 @@ def _stored_results(args: argparse.Namespace) -> tuple[StudyResults, Path]:
     if not stored:
         raise ValueError(f"{db}: no stored runs of study {study.name!r} (with these repeats and "
                          f"settings); run 'hyperlab run {args.study}' first")
-    return executor.assemble(study, variants, runs, stored), out
+    return executors.assemble(study, variants, runs, stored), out
 
 
 def cmd_show(args: argparse.Namespace) -> int:
@@ -196,8 +263,10 @@ def cmd_reproduce(args: argparse.Namespace) -> int:
     while the next ones train."""
     import multiprocessing
     from concurrent.futures import ProcessPoolExecutor
-    from hyperlab.studies.executor import run_studies
+    from hyperlab.studies.executors import CohortsFailed, run_studies
+    executor = _executor(args)
     out = _out_dir(args.out)
+    failed = None
     start = time.perf_counter()
     pending = []
     with ProcessPoolExecutor(max_workers=1, mp_context=multiprocessing.get_context("spawn")) as pool:
@@ -205,10 +274,17 @@ def cmd_reproduce(args: argparse.Namespace) -> int:
             runs = sum(len(v.runs) for v in results.values)
             pending.append((study.name, runs, seconds, pool.submit(_timed_publish, results, out)))
 
-        with _store(args, out) as store:
-            run_studies([studies.get(n).with_overrides(repeats=args.repeats)
-                         for n in studies.builtin_names()], store,
-                        progress=not args.no_progress, on_done=done)
+        try:
+            executor.check()
+            with _store(args, out) as store:
+                run_studies([studies.get(n).with_overrides(repeats=args.repeats)
+                             for n in studies.builtin_names()], store,
+                            progress=not args.no_progress, on_done=done, executor=executor,
+                            **_limits(args))
+        except CohortsFailed as err:
+            failed = err                      # the studies that did finish are published
+        finally:
+            executor.close()
         timings = []
         for name, runs, seconds, future in pending:
             text, report_seconds = future.result()
@@ -224,4 +300,4 @@ def cmd_reproduce(args: argparse.Namespace) -> int:
         "written by a second process while the next studies train).\n")
     print("\n".join(lines))
     print(f"total {total:.1f} s; written to {out}/ (see {out / 'README.md'})")
-    return 0
+    return 0 if failed is None else _failed(failed)

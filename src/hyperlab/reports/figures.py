@@ -249,11 +249,51 @@ def schedule_preview(results: StudyResults, **kwargs: Any) -> Figure:
     return schedules(curves, **kwargs)
 
 
+def gradients(results: StudyResults, key: str = "grad_norm", *, band: str = "sd",
+              ncols: int = 5) -> Figure:
+    """One subplot per value: the per-layer ``key`` diagnostic (default: gradient norm) over
+    epochs on a log scale, one line per layer from input (dark) to output (light). Gradients
+    vanish when the input layers' lines lie decades below the output's; they explode when
+    they lie above. Needs runs trained with ``fit.diagnostics = true``."""
+    plt = _pyplot()
+    prefix = f"{key}/"
+    n = max(len(results.values), 1)
+    cols = min(ncols, n)
+    rows = math.ceil(n / cols)
+    fig, axes = plt.subplots(rows, cols, figsize=(3.6 * cols, 3.0 * rows + 0.9), sharey=True,
+                             squeeze=False, layout="constrained")
+    flat = list(axes.ravel())
+    found = False
+    for ax, value in zip(flat, results.values):
+        names = list(dict.fromkeys(k for r in value.runs for k in r.history if k.startswith(prefix)))
+        colors = plt.get_cmap("viridis")(np.linspace(0.0, 0.9, max(len(names), 1)))
+        for color, name in zip(colors, names):
+            curves = np.where(value.curves(name) > 0, value.curves(name), np.nan)
+            mean_band(ax, curves, color=color, label=name[len(prefix):], band=band)
+            found = True
+        ax.set_yscale("log")
+        ax.set_title(f"{results.axis} = {value.label}", fontsize=10)
+        ax.set_xlabel("epoch")
+        ax.grid(alpha=0.3, which="both")
+    if not found:
+        plt.close(fig)
+        raise ValueError(f"study {results.name!r} has no {key!r} diagnostics; run it with "
+                         "fit.diagnostics = true")
+    flat[0].set_ylabel(_pretty(key))
+    handles, labels = flat[0].get_legend_handles_labels()
+    fig.legend(handles, labels, loc="outside right center", fontsize=7, title="layer")
+    for ax in flat[len(results.values):]:
+        fig.delaxes(ax)
+    _suptitle(fig, results, band, f"{results.description or results.name}: per-layer {_pretty(key)}")
+    return fig
+
+
 LAYOUTS: dict[str, Callable[[StudyResults], Figure]] = {
     "panels": panels,
     "overlay": overlay,
     "plateau": plateau,
     "schedules": schedule_preview,
+    "gradients": gradients,
 }
 
 

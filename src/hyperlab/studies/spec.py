@@ -14,12 +14,16 @@ A study file (TOML)::
     hidden = [50]
     activation = "relu"
     initializer = "he_uniform"
+    # batch_norm = "after"            # none | after (each hidden layer) | before (its activation)
+    # dropout = 0.2                   # Dropout after the input and each hidden layer
+    # kernel_regularizer = { l2 = 1e-4 }   # l1 and/or l2 on every Dense kernel
     [compile]
     loss = "categorical_crossentropy"
     optimizer = { name = "SGD", learning_rate = 0.08 }
     [fit]
     epochs = 128
     batch_size = 256                  # or "full"
+    # diagnostics = true              # per-layer gradient/weight/activation statistics
     # schedule = { name = "StepDecay", initial_learning_rate = 0.1, drop = 0.5, epochs_drop = 32 }
     # callbacks = { ReduceLROnPlateau = { patience = 5 } }
 
@@ -43,7 +47,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from hyperlab import callbacks, datasets, layers, optimizers, schedules
+from hyperlab import callbacks, datasets, layers, optimizers, regularizers, schedules
 from hyperlab.engine import activations, initializers, losses
 
 RESULTS_VERSION = 1  # part of every run key: bump when the engine's numbers change
@@ -57,10 +61,16 @@ DEFAULTS: dict[str, Any] = {
 }
 TOP_KEYS = {"name", "description", "question", "axis", "repeats", "figures", "threshold",
             "data", "model", "compile", "fit", "sweep"}
-SECTION_KEYS = {"model": {"hidden", "activation", "initializer"},
+SECTION_KEYS = {"model": {"hidden", "activation", "initializer", "batch_norm", "dropout",
+                          "kernel_regularizer"},
                 "compile": {"loss", "optimizer"},
-                "fit": {"epochs", "batch_size", "shuffle", "schedule", "callbacks"}}
-FIGURES = ("panels", "overlay", "plateau", "schedules")
+                "fit": {"epochs", "batch_size", "shuffle", "schedule", "callbacks", "diagnostics"}}
+# Optional keys and the value that means "off": a resolved config leaves them out when off,
+# so run keys (and stored results) of configurations without them stay what they were.
+OPTIONAL_OFF = {("model", "batch_norm"): "none", ("model", "dropout"): 0.0,
+                ("model", "kernel_regularizer"): {}, ("fit", "diagnostics"): False}
+BATCH_NORM = ("none", "after", "before")
+FIGURES = ("panels", "overlay", "plateau", "schedules", "gradients")
 CALLBACKS = {"ReduceLROnPlateau": callbacks.ReduceLROnPlateau,
              "EarlyStopping": callbacks.EarlyStopping}
 
@@ -327,11 +337,37 @@ def resolve(config: dict[str, Any], where: str) -> dict[str, Any]:
         activations.get(config["model"]["activation"])
         initializers.get(config["model"]["initializer"])
         losses.get(config["compile"]["loss"])
+        _resolve_optional(config)
     except StudyError:
         raise
     except (ValueError, TypeError) as err:
         raise StudyError(f"{where}: {err}") from None
     return config
+
+
+def _resolve_optional(config: dict[str, Any]) -> None:
+    """Check the optional model/fit keys; drop the ones that are off."""
+    model, fit = config["model"], config["fit"]
+    if model.get("batch_norm", "none") not in BATCH_NORM:
+        raise ValueError(f"model.batch_norm: expected one of {list(BATCH_NORM)}, "
+                         f"found {model['batch_norm']!r}")
+    rate = model.get("dropout", 0.0)
+    if isinstance(rate, bool) or not isinstance(rate, (int, float)) or not 0.0 <= rate < 1.0:
+        raise ValueError(f"model.dropout: expected a rate in [0, 1), found {rate!r}")
+    if "dropout" in model:
+        model["dropout"] = float(rate)
+    reg = model.get("kernel_regularizer", {})
+    if not isinstance(reg, dict) or set(reg) - {"l1", "l2"}:
+        raise ValueError(f"model.kernel_regularizer: expected a table with l1 and/or l2, "
+                         f"found {reg!r}")
+    if reg:
+        model["kernel_regularizer"] = _plain(regularizers.L1L2(**reg).get_config())
+        model["kernel_regularizer"] = {k: v for k, v in model["kernel_regularizer"].items() if v}
+    if not isinstance(fit.get("diagnostics", False), bool):
+        raise ValueError(f"fit.diagnostics: expected true or false, found {fit['diagnostics']!r}")
+    for (section, key), off in OPTIONAL_OFF.items():
+        if config[section].get(key, off) == off:
+            config[section].pop(key, None)
 
 
 def _defaults(fn) -> dict[str, Any]:
@@ -374,13 +410,43 @@ def build_callbacks(config: dict[str, Any]) -> list:
     return cbs
 
 
-def build_layers(config: dict[str, Any], n_features: int, n_classes: int) -> list:
-    """Input, the hidden Dense layers and a softmax output layer."""
+def build_layers(config: dict[str, Any], input_shape: int | tuple[int, ...],
+                 n_classes: int) -> list:
+    """Input (flattened if it is an image), the hidden Dense layers and a softmax output.
+
+    ``batch_norm = "after"``: BatchNormalization after the input and after each hidden
+    layer; ``"before"``: after the input, and between each hidden Dense (without bias, as
+    its shift would be cancelled) and its activation — the lecture's two placements.
+    ``dropout``: Dropout after the input and after each hidden layer.
+    """
     model = config["model"]
-    stack: list = [layers.Input((n_features,))]
-    stack += [layers.Dense(u, model["activation"], kernel_initializer=model["initializer"])
-              for u in model["hidden"]]
-    stack.append(layers.Dense(n_classes, "softmax"))
+    shape = (input_shape,) if isinstance(input_shape, int) else tuple(input_shape)
+    bn, rate = model.get("batch_norm", "none"), model.get("dropout", 0.0)
+    reg = model.get("kernel_regularizer")
+    reg = regularizers.L1L2(**reg) if reg else None
+    stack: list = [layers.Input(shape)] + ([layers.Flatten()] if len(shape) > 1 else [])
+
+    def regularize() -> None:  # after the input and after each hidden layer
+        if bn != "none":
+            stack.append(layers.BatchNormalization())
+        if rate:
+            stack.append(layers.Dropout(rate))
+
+    regularize()
+    for units in model["hidden"]:
+        if bn == "before":
+            stack.append(layers.Dense(units, use_bias=False, kernel_initializer=model["initializer"],
+                                      kernel_regularizer=reg))
+            stack.append(layers.BatchNormalization())
+            stack.append(layers.Activation(model["activation"]))
+            if rate:
+                stack.append(layers.Dropout(rate))
+        else:
+            stack.append(layers.Dense(units, model["activation"],
+                                      kernel_initializer=model["initializer"],
+                                      kernel_regularizer=reg))
+            regularize()
+    stack.append(layers.Dense(n_classes, "softmax", kernel_regularizer=reg))
     return stack
 
 

@@ -8,6 +8,8 @@ reads the runs it already has. Tables (schema version 1):
 * ``epochs``      -- one row per run and epoch (0-based): loss, accuracy, val_loss,
   val_accuracy, learning_rate. SQLite stores NaN as NULL, so non-finite values are kept
   NULL with their spelling in the row's ``nonfinite`` JSON (e.g. ``{"loss": "nan"}``);
+* ``diagnostics`` -- per run, each per-layer diagnostic series (``fit.diagnostics``; keys
+  such as ``grad_norm/dense_1``) as little-endian float64 bytes, one value per epoch;
 * ``checkpoints`` -- the latest checkpoint of each training cohort.
 
 The file uses WAL journaling, so reports can read while a study writes.
@@ -17,6 +19,8 @@ from __future__ import annotations
 import json
 import math
 import os
+
+import numpy as np
 import sqlite3
 from collections.abc import Iterable, Iterator
 from contextlib import contextmanager
@@ -31,6 +35,9 @@ BUSY_TIMEOUT_S = 10.0
 _SQLITE_MAGIC = b"SQLite format 3\x00"
 _CHUNK = 500                                   # keys per query, below SQLite's variable limit
 
+_DIAGNOSTICS_TABLE = """CREATE TABLE IF NOT EXISTS diagnostics (
+    run_key TEXT NOT NULL REFERENCES runs (key) ON DELETE CASCADE,
+    name TEXT NOT NULL, series BLOB NOT NULL, PRIMARY KEY (run_key, name)) WITHOUT ROWID"""
 _SCHEMA = f"""
 CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
 CREATE TABLE IF NOT EXISTS runs (
@@ -43,6 +50,7 @@ CREATE TABLE IF NOT EXISTS epochs (
     run_key TEXT NOT NULL REFERENCES runs (key) ON DELETE CASCADE,
     epoch INTEGER NOT NULL, {", ".join(f"{k} REAL" for k in HISTORY_KEYS)}, nonfinite TEXT,
     PRIMARY KEY (run_key, epoch)) WITHOUT ROWID;
+{_DIAGNOSTICS_TABLE};
 CREATE TABLE IF NOT EXISTS checkpoints (
     cohort_key TEXT PRIMARY KEY, epochs_done INTEGER NOT NULL, blob BLOB NOT NULL,
     updated_at TEXT NOT NULL);
@@ -76,6 +84,8 @@ class Store:
             if conn.execute("PRAGMA journal_mode = WAL").fetchone()[0].lower() != "wal":
                 raise StoreError(f"{self.path}: could not switch to WAL journaling (is the "
                                  "file on a network filesystem?); use a local disk")
+            if not fresh:  # stores written before the diagnostics table existed
+                conn.execute(_DIAGNOSTICS_TABLE)
         except BaseException:
             self.close()
             raise
@@ -218,10 +228,16 @@ class Store:
                 for row in conn.execute(f"SELECT run_key, {cols}, nonfinite FROM epochs WHERE "
                                         f"run_key IN ({marks}) ORDER BY run_key, epoch", chunk):
                     rows.setdefault(row[0], []).append(row[1:])
+                series: dict[str, dict[str, list[float]]] = {}
+                for key, name, blob in conn.execute(
+                        f"SELECT run_key, name, series FROM diagnostics WHERE run_key IN ({marks})",
+                        chunk):
+                    series.setdefault(key, {})[name] = np.frombuffer(blob, "<f8").tolist()
                 for key, seed, updates, wall, div, stop, lengths in conn.execute(
                         "SELECT key, seed, updates, wall_time_s, diverged_epoch, stopped_epoch, "
                         f"history_lengths FROM runs WHERE key IN ({marks})", chunk):
                     history = _decode_history(json.loads(lengths), rows.get(key, []))
+                    history.update(series.get(key, {}))
                     out[key] = RunResult(key=key, seed=seed, history=history, updates=updates,
                                          wall_time_s=math.nan if wall is None else wall,
                                          diverged_epoch=div, stopped_epoch=stop)
@@ -255,6 +271,10 @@ class Store:
                         f"INSERT INTO epochs (run_key, epoch, {', '.join(HISTORY_KEYS)}, "
                         "nonfinite) VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
                         [(run.key, i, *values) for i, values in enumerate(epochs)])
+                    conn.executemany(
+                        "INSERT INTO diagnostics (run_key, name, series) VALUES (?, ?, ?)",
+                        [(run.key, name, np.asarray(values, "<f8").tobytes())
+                         for name, values in run.history.items() if name not in HISTORY_KEYS])
 
     def studies(self) -> list[str]:
         """Names of the studies with stored runs, sorted."""
@@ -302,11 +322,12 @@ def _opt_int(value: Any) -> int | None:
 
 def _encode_history(run: RunResult, path: Path) -> tuple[list[tuple], dict[str, int]]:
     """Rows of (5 values, nonfinite JSON) per epoch, and the length of each history key."""
-    unknown = set(run.history) - set(HISTORY_KEYS)
+    unknown = {k for k in run.history if k not in HISTORY_KEYS and "/" not in k}
     if unknown:
         raise StoreError(f"{path}: run {run.key}: history keys {sorted(unknown)} cannot be "
-                         f"stored (known: {list(HISTORY_KEYS)}); nothing of this batch was stored")
-    lengths = {k: len(v) for k, v in run.history.items()}
+                         f"stored (known: {list(HISTORY_KEYS)} and per-layer diagnostics "
+                         "'<name>/<layer>'); nothing of this batch was stored")
+    lengths = {k: len(v) for k, v in run.history.items() if k in HISTORY_KEYS}
     rows = []
     for epoch in range(max(lengths.values(), default=0)):
         values: list[float | None] = []
