@@ -107,3 +107,13 @@ def test_reused_layer_on_a_different_input_shape_is_refused(data):
     source = _model()
     with pytest.raises(ValueError, match="same shape"):
         hl.Sequential([Input((5,)), source.layers[0], Dense(2)])
+
+
+def test_get_layer_finds_layers_and_names_the_missing_one():
+    m = _model()
+    m.get_layer("dense").trainable = False
+    assert m.layers[0].trainable is False and m.get_layer(index=-1) is m.layers[-1]
+    with pytest.raises(ValueError, match=r"no layer named 'dense_9'.*\['dense', 'dense_1'\]"):
+        m.get_layer("dense_9")
+    with pytest.raises(ValueError, match="out of range"):
+        m.get_layer(index=5)

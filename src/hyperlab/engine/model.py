@@ -118,6 +118,21 @@ class Sequential:
         pairs = [layer.init(jax.random.fold_in(key, i)) for i, layer in enumerate(self.layers)]
         return [p for p, _ in pairs], [s for _, s in pairs]
 
+    def get_layer(self, name: str | None = None, index: int | None = None) -> Layer:
+        """A layer by name or index, as Keras's ``model.get_layer`` (e.g. to freeze it)."""
+        if (name is None) == (index is None):
+            raise ValueError("get_layer needs exactly one of name= or index=")
+        if index is not None:
+            if not -len(self.layers) <= index < len(self.layers):
+                raise ValueError(f"get_layer: index {index} is out of range; the model has "
+                                 f"{len(self.layers)} layers")
+            return self.layers[index]
+        for layer in self.layers:
+            if layer.name == name:
+                return layer
+        raise ValueError(f"get_layer: no layer named {name!r} in model {self.name!r}; its "
+                         f"layers: {[layer.name for layer in self.layers]}")
+
     def _next_seed(self) -> int:
         return int(self._seeds.integers(0, 2**31 - 1))
 
