@@ -11,13 +11,11 @@ test_executors.py (one Ray session for the module)."""
 from __future__ import annotations
 
 import signal
-import sqlite3
 import subprocess
 import sys
 import time
 from pathlib import Path
 
-import numpy as np
 import pytest
 
 from hyperlab import studies
@@ -26,48 +24,9 @@ from hyperlab.studies.executors import CohortsFailed, make_executor, run_study
 from hyperlab.studies.executors.core import FAULT_ENV
 from hyperlab.studies.store import Store
 
+from executor_cases import assert_same, make_study, rows
+
 pytestmark = pytest.mark.skipif(not hasattr(signal, "SIGKILL"), reason="needs POSIX signals")
-
-
-# Two cohorts (batch 64: 8 steps an epoch, batch 100: 5), 4 runs each, 30 epochs (2 chunks):
-# the study of test_executors.py.
-STUDY = """
-name = "two-cohorts"
-repeats = 2
-[fit]
-epochs = 30
-[compile]
-optimizer = { name = "SGD", learning_rate = 0.01 }
-[[sweep]]
-field = "fit.batch_size"
-values = [64, 100]
-[[sweep]]
-field = "compile.optimizer.momentum"
-values = [0.0, 0.9]
-"""
-
-
-def make_study(tmp_path):
-    path = tmp_path / "two-cohorts.toml"
-    path.write_text(STUDY)
-    return studies.load(path)
-
-
-def assert_same(a, b, tol=1e-6):
-    ha = {r.key: r.history for v in a.values for r in v.runs}
-    hb = {r.key: r.history for v in b.values for r in v.runs}
-    assert ha.keys() == hb.keys() and len(ha) == 8
-    for key in ha:
-        for name in hb[key]:
-            np.testing.assert_allclose(ha[key][name], hb[key][name], rtol=tol, atol=tol)
-
-
-def rows(db):
-    """(runs, distinct keys, epoch rows, checkpoints) in a store file."""
-    with sqlite3.connect(db) as conn:
-        return (*conn.execute("SELECT COUNT(*), COUNT(DISTINCT key) FROM runs").fetchone(),
-                conn.execute("SELECT COUNT(*) FROM epochs").fetchone()[0],
-                conn.execute("SELECT COUNT(*) FROM checkpoints").fetchone()[0])
 
 
 @pytest.fixture(scope="module")
