@@ -1,5 +1,7 @@
 """The lecture's model options in study files: batch-norm placement, dropout, penalties,
 diagnostics — checked against the lecture's own parameter counts."""
+import copy
+
 import pytest
 
 import hyperlab as hl
@@ -10,7 +12,7 @@ LECTURE = ("init-activation", "batch-norm", "dropout", "regularization", "gradie
 
 
 def _model(**model):
-    config = spec.resolve(spec._merge(spec.copy.deepcopy(spec.DEFAULTS),
+    config = spec.resolve(spec._merge(copy.deepcopy(spec.DEFAULTS),
                                       {"model": {"hidden": [300, 100], **model}}), "test")
     m = hl.Sequential(spec.build_layers(config, (28, 28), 10), seed=0)
     counts = {"total": 0, "trainable": 0}
@@ -31,13 +33,13 @@ def test_dropout_and_penalties_build_the_layers_they_name():
     m, _ = _model(dropout=0.2, kernel_regularizer={"l2": 1e-3})
     kinds = [type(layer).__name__ for layer in m.layers]
     assert kinds == ["Flatten", "Dropout", "Dense", "Dropout", "Dense", "Dropout", "Dense"]
-    assert all(layer.kernel_regularizer.l2 == pytest.approx(1e-3)
-               for layer in m.layers if kinds[m.layers.index(layer)] == "Dense")
+    dense = [layer for layer, kind in zip(m.layers, kinds) if kind == "Dense"]
+    assert [layer.kernel_regularizer.l2 for layer in dense] == [pytest.approx(1e-3)] * 3
 
 
 def test_options_that_are_off_leave_the_run_key_unchanged():
-    base = spec.resolve(spec.copy.deepcopy(spec.DEFAULTS), "test")
-    explicit = spec.copy.deepcopy(spec.DEFAULTS)
+    base = spec.resolve(copy.deepcopy(spec.DEFAULTS), "test")
+    explicit = copy.deepcopy(spec.DEFAULTS)
     explicit["model"].update(batch_norm="none", dropout=0.0, kernel_regularizer={})
     explicit["fit"]["diagnostics"] = False
     assert spec.run_key(spec.resolve(explicit, "test"), 0) == spec.run_key(base, 0)
@@ -48,7 +50,7 @@ def test_options_that_are_off_leave_the_run_key_unchanged():
     ({"kernel_regularizer": {"l3": 1}}, "kernel_regularizer"),
     ({"kernel_regularizer": {"l2": -1}}, "l2")])
 def test_bad_model_options_name_the_field(model, message):
-    config = spec.copy.deepcopy(spec.DEFAULTS)
+    config = copy.deepcopy(spec.DEFAULTS)
     config["model"].update(model)
     with pytest.raises(spec.StudyError, match=message):
         spec.resolve(config, "study.toml")

@@ -360,9 +360,9 @@ def _resolve_optional(config: dict[str, Any]) -> None:
     if not isinstance(reg, dict) or set(reg) - {"l1", "l2"}:
         raise ValueError(f"model.kernel_regularizer: expected a table with l1 and/or l2, "
                          f"found {reg!r}")
-    if reg:
-        model["kernel_regularizer"] = _plain(regularizers.L1L2(**reg).get_config())
-        model["kernel_regularizer"] = {k: v for k, v in model["kernel_regularizer"].items() if v}
+    if reg:  # validated and normalized by the regularizer; zero factors dropped
+        model["kernel_regularizer"] = {
+            k: v for k, v in _plain(regularizers.L1L2(**reg).get_config()).items() if v}
     if not isinstance(fit.get("diagnostics", False), bool):
         raise ValueError(f"fit.diagnostics: expected true or false, found {fit['diagnostics']!r}")
     for (section, key), off in OPTIONAL_OFF.items():
