@@ -48,7 +48,8 @@ def test_frames_are_the_initial_weights_then_one_per_chunk(rec):
 
 
 def test_every_frame_is_train_many_stopped_at_that_epoch(rec):
-    """Bit for bit: the animation drives the compiled engine (Cohort), not its own loop."""
+    """Bit for bit: the animation drives the compiled engine (Cohort), not its own loop, and
+    the engine computes every run's epochs with one executable however they are chunked."""
     ds = rec.dataset
     y, vy = hl.datasets.to_categorical(ds.y_train), hl.datasets.to_categorical(ds.y_val)
     for frame in (0, 3):

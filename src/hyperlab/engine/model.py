@@ -310,9 +310,10 @@ class Sequential:
                          train_seeds=[self._next_seed() if seed is None else seed],
                          opt_states=[self._opt_state], verbose=verbose, diagnostics=diagnostics)
         history = cohort_histories(cohort, verbose, label="fit")[0]
-        params, state = jax.device_get(cohort.final_state())
-        self.params, self.state = _index_list(params, 0), _index_list(state, 0)
-        self._opt_state = jax.tree.map(lambda a: jnp.asarray(a[0]), cohort.carry["opt"])
+        params, state = cohort.final_state()[0]
+        self.params = jax.tree.map(jnp.asarray, params)
+        self.state = jax.tree.map(jnp.asarray, state)
+        self._opt_state = cohort.carries[0]["opt"]
         history.model = self
         return history
 
@@ -355,10 +356,6 @@ def _predict(model: Sequential, params, state, x):
     if key not in model._jitted:
         model._jitted[key] = jax.jit(lambda p, s, x: model.apply(p, s, x, training=False))
     return model._jitted[key](params, state, x)
-
-
-def _index_list(tree, k: int):
-    return jax.tree.map(lambda a: jnp.asarray(a[k]), tree)
 
 
 def _as_features(x: Any, what: str) -> np.ndarray:
@@ -436,12 +433,11 @@ def _cohort(model: Sequential, x, y, *, batch_size, epochs, callbacks, validatio
                     verbose=1 if verbose == "auto" else int(verbose), diagnostics=diagnostics)
     for i, state in enumerate(opt_states or []):
         if state is not None:  # a model trained before continues with its optimizer state
-            if jax.tree.structure(state) != jax.tree.structure(_index_list(cohort.carry["opt"], 0)):
+            if jax.tree.structure(state) != jax.tree.structure(cohort.carries[i]["opt"]):
                 raise ValueError("the trainable layers changed since the last fit; call "
                                  "model.compile(...) again after setting layer.trainable "
                                  "(as Keras requires)")
-            cohort.carry["opt"] = jax.tree.map(lambda all_, one: all_.at[i].set(one),
-                                               cohort.carry["opt"], state)
+            cohort.carries[i]["opt"] = state
     return cohort
 
 
@@ -471,7 +467,10 @@ def cohort_histories(cohort: Cohort, verbose: int | str, label: str) -> list[His
                 print(f"Epoch {printed}/{total} - {_format_logs(line)}")
         if bar is not None:
             bar.update(printed - bar.n)
-            last = {n: float(np.nanmean(logs[n][:, -1])) for n in names if n != "learning_rate"}
+            rows = np.flatnonzero(ran.any(axis=1))   # the runs that trained in this chunk
+            last_epoch = ran.shape[1] - 1 - np.argmax(ran[rows, ::-1], axis=1)
+            last = {n: float(np.nanmean(logs[n][rows, last_epoch]))
+                    for n in names if n != "learning_rate"}
             bar.set_postfix({k: f"{v:.4f}" for k, v in last.items()})
 
     cohort.fit(progress if verbose else None)

@@ -1,22 +1,28 @@
 """The training loop: one compiled XLA program per (architecture, optimizer structure,
-batch size, data shapes), training K runs at once.
+batch size, data shapes), shared by every run of that shape.
 
 Read it top to bottom: ``_train_step`` is one Keras mini-batch update, ``_epoch`` one Keras
 epoch (shuffle, the full batches under ``lax.scan``, the last smaller batch, validation,
-callbacks), ``_chunk`` a ``lax.scan`` over epochs, and ``Cohort`` vmaps it over K runs and
-drives it from Python one *chunk* of epochs at a time (for progress bars and resumable
-studies). Everything that differs between runs only in *value* — seeds, initial weights,
-optimizer and schedule hyperparameters, callback arguments, the number of epochs — is an
-input of the program, not a constant in it, so one compilation serves them all.
+callbacks), ``_chunk`` a ``lax.while_loop`` over up to ``CHUNK_EPOCHS`` epochs of one run,
+and ``Cohort`` drives its K runs through that one program from Python, a *chunk* of epochs
+at a time (for progress bars and resumable studies). Everything that differs between runs
+only in *value* — seeds, initial weights, optimizer and schedule hyperparameters, callback
+arguments, the number of epochs, how many epochs a chunk trains — is an input of the
+program, not a constant in it, so one compilation serves them all.
 
-A run that has finished its epochs or was stopped by EarlyStopping freezes (its carry is
-kept as it was) while the others go on.
+Every epoch of every run is computed by the same executable from the same inputs, so a
+run's numbers depend only on its configuration and seed: never on which runs share its
+cohort, how many there are, or how its epochs are cut into chunks (``vmap`` over runs
+would not give that: XLA rounds a batched program's lanes differently for different K).
+A run stops when its epochs are done or EarlyStopping stops it; nothing is computed for it
+after that.
 """
 from __future__ import annotations
 
 import functools
 import os
 import threading
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Sequence
@@ -169,7 +175,6 @@ def _diagnostics(p: Program, params, state, x, sums, n_steps: int) -> dict[str, 
 def _epoch(p: Program, carry, run, data):
     """One Keras epoch of one run; returns the new carry and the epoch's logs."""
     epoch = carry["epoch"]
-    active = ~carry["stopped"] & (epoch < run["epochs"])
     opt = carry["opt"]
     if p.lr_table:  # LearningRateScheduler.on_epoch_begin
         table = run["lr_table"]
@@ -218,33 +223,46 @@ def _epoch(p: Program, carry, run, data):
         if p.early.restore_best_weights:
             new["best"] = jax.tree.map(lambda a, b: jnp.where(take, a, b),
                                        {"params": params, "state": state}, carry["best"])
-    carry = jax.tree.map(lambda a, b: jnp.where(active, a, b), new, carry)
-    logs["ran"] = active
-    return carry, logs
+    return new, logs
 
 
-def _chunk(p: Program, length: int, carry, run, data):
-    return jax.lax.scan(lambda c, _: _epoch(p, c, run, data), carry, None, length=length)
+def _chunk(p: Program, carry, run, data, n_epochs):
+    """Up to ``n_epochs`` (at most CHUNK_EPOCHS) epochs of one run: fewer when its epochs
+    are done or EarlyStopping stops it. Returns the carry, the logs of the epochs that ran
+    (CHUNK_EPOCHS entries, NaN after the last) and how many ran."""
+    def going(loop):
+        i, c, _ = loop
+        return (i < n_epochs) & (c["epoch"] < run["epochs"]) & ~c["stopped"]
+
+    def one_epoch(loop):
+        i, c, logs = loop
+        c, out = _epoch(p, c, run, data)
+        return i + 1, c, jax.tree.map(lambda buf, v: buf.at[i].set(v), logs, out)
+
+    shapes = jax.eval_shape(lambda c: _epoch(p, c, run, data)[1], carry)
+    logs = jax.tree.map(lambda s: jnp.full((CHUNK_EPOCHS,) + s.shape, jnp.nan, s.dtype), shapes)
+    ran, carry, logs = jax.lax.while_loop(going, one_epoch, (jnp.int32(0), carry, logs))
+    return carry, logs, ran
 
 
 @functools.lru_cache(maxsize=64)
-def _compiled_chunk(p: Program, length: int):
+def _compiled_chunk(p: Program):
     enable_compilation_cache()
-    return jax.jit(jax.vmap(functools.partial(_chunk, p, length), in_axes=(0, 0, None)))
+    return jax.jit(functools.partial(_chunk, p))
 
 
 _EXECUTABLES: dict[tuple, Any] = {}
 _EXECUTABLES_LOCK = threading.Lock()
 
 
-def _executable(p: Program, length: int, carry, run, data):
+def _executable(p: Program, carry, run, data):
     """The compiled chunk program for these argument shapes (compiled once per process)."""
     shapes = jax.tree.map(lambda a: (a.shape, str(a.dtype)), (carry, run, data))
-    key = (p, length, str(jax.tree.structure(shapes)), tuple(jax.tree.leaves(shapes)))
+    key = (p, str(jax.tree.structure(shapes)), tuple(jax.tree.leaves(shapes)))
     with _EXECUTABLES_LOCK:
         if key in _EXECUTABLES:
             return _EXECUTABLES[key]
-    compiled = _compiled_chunk(p, length).lower(carry, run, data).compile()
+    compiled = _compiled_chunk(p).lower(carry, run, data, jnp.int32(0)).compile()
     with _EXECUTABLES_LOCK:
         return _EXECUTABLES.setdefault(key, compiled)
 
@@ -263,31 +281,55 @@ def _compiled_finish(p: Program):
         pick = lambda best, cur: jnp.where(has, best, cur)  # noqa: E731
         return (jax.tree.map(pick, carry["best"]["params"], params),
                 jax.tree.map(pick, carry["best"]["state"], carry["state"]))
-    return jax.jit(jax.vmap(finish))
+    return jax.jit(finish)
 
 
 # ---------------------------------------------------------------------------- K runs
-def _stack(trees: Sequence[Tree]) -> Tree:
-    """Stack K runs' trees on a leading axis (on the host: eager device ops would compile
-    one small program per leaf shape)."""
-    return jax.tree.map(lambda *xs: jnp.asarray(np.stack([np.asarray(v) for v in xs])), *trees)
+_parallel_runs = 0          # 0: one per core this process may use
+_pool: tuple[int, ThreadPoolExecutor] | None = None
+
+
+def set_parallel_runs(n: int) -> None:
+    """How many runs of a cohort train at the same time, each in a thread of its own (XLA
+    releases the GIL while it runs). Default: one per core this process may use; a worker
+    process that shares the machine sets its share. Results do not depend on it."""
+    global _parallel_runs
+    _parallel_runs = max(1, int(n))
+
+
+def _cores() -> int:
+    try:
+        return len(os.sched_getaffinity(0))
+    except AttributeError:    # not Linux
+        return os.cpu_count() or 1
+
+
+def _map_runs(fn, items: list[int]) -> list:
+    global _pool
+    size = _parallel_runs or _cores()
+    if size == 1 or len(items) <= 1:
+        return [fn(i) for i in items]
+    if _pool is None or _pool[0] != size:
+        _pool = (size, ThreadPoolExecutor(size, thread_name_prefix="hyperlab-run"))
+    return list(_pool[1].map(fn, items))
 
 
 class Cohort:
-    """K runs of one architecture and batch size trained together as one program.
+    """K runs of one architecture and batch size, trained by one compiled program.
 
     Runs may differ in initial weights, training seed, optimizer hyperparameter values
     (same optimizer class and structure), callback values and number of epochs.
-    ``advance()`` trains one chunk of epochs, ``fit()`` trains to the end, ``histories()``
-    reads the results (each History carries its run's final weights). The whole training
-    state is ``carry`` (a pytree), so a study can checkpoint and restore it.
+    ``advance()`` trains one chunk of epochs of every run, ``fit()`` trains to the end,
+    ``histories()`` reads the results (each History carries its run's final weights). Each
+    run's whole training state is its entry of ``carries`` (a pytree), so a study can
+    checkpoint and restore it.
     """
 
     def __init__(self, model, *, weights: Sequence[tuple[Tree, Tree]], keys: Sequence[jax.Array],
                  optimizers: Sequence[Any], callbacks: Sequence[Sequence[Any]],
                  epochs: Sequence[int], batch_size: int, data: dict[str, np.ndarray],
                  shuffle: bool, verbose: int = 0,
-                 chunk_epochs: int | None = None, diagnostics: bool = False) -> None:
+                 chunk_epochs: int = CHUNK_EPOCHS, diagnostics: bool = False) -> None:
         self.model, self.epochs, self.verbose = model, list(epochs), verbose
         self.optimizers = list(optimizers)
         first = _split_callbacks(callbacks[0])
@@ -318,10 +360,10 @@ class Cohort:
                                n_train=n_train, n_val=n_val, shuffle=shuffle,
                                lr_table=scheduler is not None, plateau=plateau, early=early,
                                diagnostics=bool(diagnostics))
+        self.chunk_epochs = int(chunk_epochs)
         max_epochs = max(self.epochs)
-        n_chunks = -(-max_epochs // CHUNK_EPOCHS)
-        self.chunk_epochs = chunk_epochs or -(-max_epochs // n_chunks)
-        runs, carries = [], []
+        self.run_inputs: list[Tree] = []
+        self.carries: list[Tree] = []
         for (params, state), key, opt, (sch, pla, ear), n_epochs in zip(
                 weights, keys, self.optimizers, split, self.epochs):
             opt_state = opt.init(model.trainable_view(params))
@@ -329,17 +371,16 @@ class Cohort:
             carry = {"params": params, "state": state, "opt": opt_state, "key": key,
                      "epoch": jnp.int32(0), "stopped": jnp.bool_(False)}
             if sch is not None:
-                run["lr_table"] = sch.table(max_epochs, float(opt_state["learning_rate"]))
+                run["lr_table"] = jnp.asarray(sch.table(max_epochs,
+                                                        float(opt_state["learning_rate"])))
             if pla is not None:
                 run["plateau"], carry["plateau"] = _f32(pla.hyperparams()), pla.init_state()
             if ear is not None:
                 run["early"], carry["early"] = _f32(ear.hyperparams()), ear.init_state()
                 if ear.restore_best_weights:
                     carry["best"] = {"params": params, "state": state}
-            runs.append(run)
-            carries.append(carry)
-        self.run_inputs = _stack(runs)
-        self.carry = _stack(carries)
+            self.run_inputs.append(run)
+            self.carries.append(carry)
         self.data = {k: jnp.asarray(v) for k, v in data.items()}
         self.logs: list[dict[str, np.ndarray]] = []
         self._executable = None
@@ -348,30 +389,60 @@ class Cohort:
     def size(self) -> int:
         return len(self.epochs)
 
+    def epochs_done(self) -> list[int]:
+        return [int(c["epoch"]) for c in self.carries]
+
+    def _running(self, k: int) -> bool:
+        carry = self.carries[k]
+        return int(carry["epoch"]) < self.epochs[k] and not bool(carry["stopped"])
+
     def done(self) -> bool:
         """Every run has trained all its epochs or was stopped."""
-        finished = np.asarray(self.carry["epoch"]) >= np.asarray(self.epochs)
-        return bool(np.all(finished | np.asarray(self.carry["stopped"])))
+        return not any(self._running(k) for k in range(self.size))
 
     def compile(self) -> None:
         """Compile this cohort's chunk program ahead of time. Thread-safe: studies compile
         the next cohorts in threads while one trains (XLA compiles without the GIL)."""
         if self._executable is None:
-            self._executable = _executable(self.program, self.chunk_epochs, self.carry,
-                                           self.run_inputs, self.data)
+            self._executable = _executable(self.program, self.carries[0], self.run_inputs[0],
+                                           self.data)
 
     def advance(self) -> dict[str, np.ndarray]:
-        """Train one chunk of epochs (runs that are done stay frozen); return its logs."""
+        """Train the next ``chunk_epochs`` epochs of every run that is not done; return
+        their logs as (runs, chunk_epochs) arrays, with ``ran`` marking the epochs that ran."""
         self.compile()
-        self.carry, logs = self._executable(self.carry, self.run_inputs, self.data)
-        logs = jax.device_get(logs)  # pytree flattening sorted the keys: restore Keras's order
-        out = {k: np.asarray(logs[k]) for k in LOG_KEYS if k in logs}
+        pieces: list[list[dict[str, np.ndarray]]] = [[] for _ in range(self.size)]
+        left = self.chunk_epochs
+        while left > 0:
+            n = min(left, CHUNK_EPOCHS)
+            def train(k: int):
+                return jax.block_until_ready(self._executable(
+                    self.carries[k], self.run_inputs[k], self.data, jnp.int32(n)))
+            running = [k for k in range(self.size) if self._running(k)]
+            for k, (carry, logs, ran) in zip(running, _map_runs(train, running)):
+                self.carries[k] = carry
+                logs, ran = jax.device_get((logs, ran))
+                pieces[k].append({name: np.asarray(v)[:n] for name, v in logs.items()}
+                                 | {"ran": np.arange(n) < ran})
+            left -= n
+        template = next(p[0] for p in pieces if p)
+        out: dict[str, np.ndarray] = {}
+        names = [k for k in LOG_KEYS if k in template] + [k for k in template if k.startswith("diag/")]
+        for name in names:
+            rows = []
+            for k in range(self.size):
+                row = (np.concatenate([p[name] for p in pieces[k]]) if pieces[k]
+                       else np.zeros((0,) + template[name].shape[1:], template[name].dtype))
+                fill = np.zeros if name == "ran" else functools.partial(np.full, fill_value=np.nan)
+                pad = fill((self.chunk_epochs - len(row),) + row.shape[1:], dtype=row.dtype)
+                rows.append(np.concatenate([row, pad]))
+            out[name] = np.stack(rows)
         if self.program.diagnostics:  # (runs, epochs, layers) arrays -> one key per layer
             layers = self.model.layers
             weighted = [layers[i].name for i in self.program.weighted_layers]
             for name in (*WEIGHT_DIAGNOSTICS, *ACTIVATION_DIAGNOSTICS):
                 names = weighted if name in WEIGHT_DIAGNOSTICS else [l.name for l in layers]
-                values = np.asarray(logs[f"diag/{name}"])
+                values = out.pop(f"diag/{name}")
                 out.update({f"{name}/{layer}": values[..., j] for j, layer in enumerate(names)})
         self.logs.append(out)
         return out
@@ -383,9 +454,10 @@ class Cohort:
             if progress is not None:
                 progress(self, logs)
 
-    def final_state(self) -> tuple[Tree, Tree]:
-        """Parameters and layer state of every run after Keras's on_train_end."""
-        return _compiled_finish(self.program)(self.carry)
+    def final_state(self) -> list[tuple[Tree, Tree]]:
+        """Each run's parameters and layer state after Keras's on_train_end."""
+        finish = _compiled_finish(self.program)
+        return [jax.device_get(finish(carry)) for carry in self.carries]
 
     def histories(self) -> list[History]:
         if not self.logs:
@@ -394,23 +466,17 @@ class Cohort:
         else:
             keys = list(self.logs[0])
             merged = {k: np.concatenate([l[k] for l in self.logs], axis=1) for k in keys}
-        stopped = np.asarray(self.carry["stopped"])
-        epochs_run = np.asarray(self.carry["epoch"])
-        params, state = jax.device_get(self.final_state())
         out = []
-        for k in range(self.size):
+        for k, (params, state) in enumerate(self.final_state()):
             ran = merged["ran"][k] if merged else np.zeros(0, bool)
             hist = {name: [float(v) for v in merged[name][k][ran]] for name in keys if name != "ran"}
-            weights = self.model.weights_from(_index(params, k), _index(state, k))
+            carry = self.carries[k]
             out.append(History(hist, {"epochs": self.epochs[k], "verbose": self.verbose,
                                       "steps": -(-self.program.n_train // self.program.batch_size)},
-                               stopped_epoch=int(epochs_run[k]) - 1 if stopped[k] else None,
-                               weights=weights))
+                               stopped_epoch=int(carry["epoch"]) - 1 if bool(carry["stopped"])
+                               else None,
+                               weights=self.model.weights_from(params, state)))
         return out
-
-
-def _index(tree: Tree, k: int) -> Tree:
-    return jax.tree.map(lambda a: np.asarray(a[k]), tree)
 
 
 def _f32(hp: dict) -> dict:

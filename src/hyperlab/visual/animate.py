@@ -216,9 +216,9 @@ def record(*, dataset: str = "blobs", data_args: dict[str, Any] | None = None,
 
     def snapshot() -> None:
         for members, cohort in cohorts:
-            params, state = jax.device_get((cohort.carry["params"], cohort.carry["state"]))
             for j, run in enumerate(members):
-                snaps[run].append(jax.tree.map(lambda a: np.asarray(a[j]), (params, state)))
+                carry = cohort.carries[j]
+                snaps[run].append(jax.device_get((carry["params"], carry["state"])))
 
     snapshot()
     while not cohorts[0][1].done():
@@ -227,7 +227,7 @@ def record(*, dataset: str = "blobs", data_args: dict[str, Any] | None = None,
             ran = chunk["ran"][0]
             for j, run in enumerate(members):
                 logs[run].append({k: v[j][ran] for k, v in chunk.items() if k != "ran"})
-        frame_epochs.append(int(np.asarray(cohorts[0][1].carry["epoch"])[0]))
+        frame_epochs.append(cohorts[0][1].epochs_done()[0])
         snapshot()
 
     stack = lambda frames: jax.tree.map(lambda *a: np.stack(a), *frames)  # noqa: E731

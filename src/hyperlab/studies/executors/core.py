@@ -143,7 +143,7 @@ def train(group: list[planner.PlannedRun], cohort, checkpoint: bytes | None, rep
         seconds += time.perf_counter() - start
         report("progress", _ran(cohort))
         if not cohort.done():   # the last chunk's state is stored as runs right after
-            epochs_done = int(np.max(np.asarray(cohort.carry["epoch"])))
+            epochs_done = max(cohort.epochs_done())
             report("checkpoint", (epochs_done, snapshot(cohort, seconds)))
         _maybe_fault(*fault, chunk=len(cohort.logs))
     return [RunResult(key=run.key, seed=run.seed, history=history.history,
@@ -159,15 +159,16 @@ def init_worker(share: int, slot: int | None = None) -> None:
     worker's ``share`` of the cores. XLA sizes its pool from the process's CPU affinity
     when the backend starts, so the backend starts with the affinity narrowed to ``share``
     cores (from core ``slot × share``; default: by process id) and then the whole machine
-    is given back to the OS scheduler.
+    is given back to the OS scheduler. A cohort's runs train ``share`` at a time.
 
     Measured on 2 cores, 2 workers (docs/benchmarks.md): 10% less wall time than pools of
     every core per worker; ``XLA_FLAGS=--xla_cpu_multi_thread_eigen=false`` gained nothing
     and, being part of the compilation cache's key, would recompile every program that
     ``hyperlab fit`` or the local executor already compiled.
     """
-    from hyperlab.engine.training import enable_compilation_cache
+    from hyperlab.engine.training import enable_compilation_cache, set_parallel_runs
     enable_compilation_cache()
+    set_parallel_runs(share)
     import jax
     from jax._src import xla_bridge
     if xla_bridge.backends_are_initialized():
@@ -221,7 +222,8 @@ def _maybe_fault(spec_: str | None, index: int, chunk: int) -> None:
 def snapshot(cohort, seconds: float) -> bytes:
     """The cohort's training state (carry and logs so far) as npz bytes."""
     import jax
-    arrays = {f"carry_{i}": np.asarray(leaf) for i, leaf in enumerate(jax.tree.leaves(cohort.carry))}
+    arrays = {f"carry_{k}_{i}": np.asarray(leaf) for k, carry in enumerate(cohort.carries)
+              for i, leaf in enumerate(jax.tree.leaves(carry))}
     for c, logs in enumerate(cohort.logs):
         arrays.update({f"log_{c}_{k}": v for k, v in logs.items()})
     arrays["seconds"] = np.float64(seconds)
@@ -234,9 +236,10 @@ def restore(cohort, blob: bytes) -> float:
     """Put a snapshot back into a freshly built cohort; returns the seconds trained so far."""
     import jax
     with np.load(io.BytesIO(blob)) as z:
-        leaves, treedef = jax.tree.flatten(cohort.carry)
-        cohort.carry = jax.tree.unflatten(
-            treedef, [jax.numpy.asarray(z[f"carry_{i}"]) for i in range(len(leaves))])
+        for k, carry in enumerate(cohort.carries):
+            leaves, treedef = jax.tree.flatten(carry)
+            cohort.carries[k] = jax.tree.unflatten(
+                treedef, [jax.numpy.asarray(z[f"carry_{k}_{i}"]) for i in range(len(leaves))])
         chunks: dict[int, dict[str, np.ndarray]] = {}
         for name in z.files:
             if name.startswith("log_"):
