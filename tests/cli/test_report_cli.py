@@ -81,6 +81,18 @@ def test_repeats_reports_the_first_seeds(capsys, trained, tmp_path):
     assert "runs in this report</th><td>2 of 2" in text
 
 
+def test_set_reports_the_runs_trained_with_it(capsys, trained, tmp_path):
+    study, _ = trained
+    db, target = tmp_path / "set.db", tmp_path / "set.html"
+    Study.load(study).with_overrides(repeats=1, sets=["fit.epochs=2"]).run(db, progress=False)
+    code, _, err = run(capsys, "report", study, "--out", target, "--db", db, "--repeats", "1")
+    assert code == 2 and "no stored runs" in err and not target.exists()
+    code, _, err = run(capsys, "report", study, "--out", target, "--db", db, "--repeats", "1",
+                       "--set", "fit.epochs=2")
+    assert code == 0, err
+    assert "runs in this report</th><td>2 of 2" in target.read_text()
+
+
 def test_help_lists_report(capsys):
     code, out, _ = run(capsys, "--help")
     assert code == 0 and "report" in out

@@ -2,10 +2,13 @@
 from __future__ import annotations
 
 import csv
+import shutil
 
+import numpy as np
 import pytest
 
 from hyperlab.cli.main import main
+from hyperlab.studies.store import Store
 
 STUDY = """
 name = "tiny"
@@ -33,6 +36,82 @@ def study_file(tmp_path):
     path = tmp_path / "tiny.toml"
     path.write_text(STUDY)
     return path
+
+
+CSV_STUDY = """
+name = "csv-data"
+[data]
+name = "csv"
+path = "train.csv"
+[fit]
+epochs = 2
+batch_size = 20
+[[sweep]]
+field = "compile.optimizer.momentum"
+values = [0.0, 0.9]
+"""
+
+
+def csv_project(folder, seed=0):
+    """``folder/study.toml`` (2 runs) reading ``train.csv`` beside it: 40 rows, 2 classes."""
+    folder.mkdir(parents=True, exist_ok=True)
+    x = np.random.default_rng(seed).normal(size=(40, 2)).round(3)
+    rows = [f"{a},{b},{int(a + b > 0)}" for a, b in x]
+    (folder / "train.csv").write_text("\n".join(["f1,f2,label", *rows]) + "\n")
+    (folder / "study.toml").write_text(CSV_STUDY)
+    return folder / "study.toml"
+
+
+def stored(db):
+    with Store(db) as store:
+        return store.count_runs()
+
+
+def test_editing_the_data_retrains_and_the_same_data_elsewhere_reuses_the_runs(capsys, tmp_path):
+    study, db = csv_project(tmp_path / "a"), tmp_path / "runs.db"
+    flags = ["--db", str(db), "--out", str(tmp_path / "out"), "--no-progress"]
+    code, first, err = run(capsys, "run", str(study), *flags)
+    assert code == 0 and stored(db) == 2, err
+    shutil.copytree(tmp_path / "a", tmp_path / "b")
+    code, copied, err = run(capsys, "run", str(tmp_path / "b" / "study.toml"), *flags)
+    assert code == 0 and stored(db) == 2, err               # nothing trained: the same runs
+    assert copied.splitlines()[:4] == first.splitlines()[:4]
+    data = tmp_path / "a" / "train.csv"
+    data.write_text(data.read_text().replace("\n0.", "\n1.", 1))   # one feature value
+    code, _, err = run(capsys, "run", str(study), *flags)
+    assert code == 0 and stored(db) == 4, err               # changed data: both runs again
+
+
+def test_relative_data_paths_follow_the_study_file_and_set_paths_the_working_dir(
+        capsys, tmp_path, monkeypatch):
+    study, db = csv_project(tmp_path / "project"), tmp_path / "runs.db"
+    elsewhere = tmp_path / "elsewhere"
+    csv_project(elsewhere, seed=1)                  # a train.csv here too, with other data
+    monkeypatch.chdir(elsewhere)
+    flags = ["--db", str(db), "--out", "out", "--no-progress"]
+    code, _, err = run(capsys, "run", "../project/study.toml", *flags)
+    assert code == 0 and stored(db) == 2, err
+    code, _, err = run(capsys, "run", str(elsewhere / "study.toml"), *flags)
+    assert code == 0 and stored(db) == 4, err       # the other folder's data: other runs
+    shutil.copy(elsewhere / "train.csv", elsewhere / "copy.csv")
+    code, _, err = run(capsys, "show", "../project/study.toml", "--db", str(db),
+                       "--set", "data.path=copy.csv")
+    assert code == 0 and stored(db) == 4, err       # --set: a path in the working directory
+
+
+def test_show_and_plot_with_set_find_the_runs_trained_with_it(capsys, tmp_path, study_file):
+    out = tmp_path / "out"
+    sets = ["--set", "fit.epochs=2", "--repeats", "1"]
+    code, _, err = run(capsys, "run", str(study_file), "--out", str(out), "--no-progress", *sets)
+    assert code == 0, err
+    code, _, err = run(capsys, "show", str(study_file), "--out", str(out))
+    assert code == 2 and "run '" in err and "no stored runs" in err
+    code, text, err = run(capsys, "show", str(study_file), "--out", str(out), *sets)
+    assert code == 0 and "0.9" in text, err
+    for figure in (out / "tiny").glob("*.png"):
+        figure.unlink()
+    code, text, err = run(capsys, "plot", str(study_file), "--out", str(out), *sets)
+    assert code == 0 and (out / "tiny" / "tiny-panels.png").stat().st_size > 1000, err
 
 
 def test_studies_lists_the_tutorial_and_lecture_experiments(capsys):

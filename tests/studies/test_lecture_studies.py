@@ -42,7 +42,8 @@ def test_options_that_are_off_leave_the_run_key_unchanged():
     explicit = copy.deepcopy(spec.DEFAULTS)
     explicit["model"].update(batch_norm="none", dropout=0.0, kernel_regularizer={})
     explicit["fit"]["diagnostics"] = False
-    assert spec.run_key(spec.resolve(explicit, "test"), 0) == spec.run_key(base, 0)
+    digest = spec.data_facts(base["data"]).digest
+    assert spec.run_key(spec.resolve(explicit, "test"), 0, digest) == spec.run_key(base, 0, digest)
 
 
 @pytest.mark.parametrize("model, message", [

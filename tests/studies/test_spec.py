@@ -62,7 +62,8 @@ def test_equal_configurations_get_equal_keys():
                       "optimizer": {"name": "sgd", "learning_rate": 0.01}}}, "a")
     b = spec.resolve({**spec.DEFAULTS, "compile": {"loss": "categorical_crossentropy",
                       "optimizer": {"name": "SGD", "learning_rate": 0.01, "momentum": 0.0}}}, "b")
-    assert spec.run_key(a, 0) == spec.run_key(b, 0) != spec.run_key(a, 1)
+    digest = spec.data_facts(a["data"]).digest
+    assert spec.run_key(a, 0, digest) == spec.run_key(b, 0, digest) != spec.run_key(a, 1, digest)
 
 
 @pytest.mark.parametrize("extra, message", [
@@ -100,3 +101,51 @@ def test_not_toml_and_missing_file(tmp_path):
         studies.load(write(tmp_path, "name = "))
     with pytest.raises(studies.StudyError, match="no built-in study"):
         studies.get(str(tmp_path / "nope.toml"))
+
+
+@pytest.mark.parametrize("name", ["../../x", "/abs/dir", "a/b", "", " ", ".", "..", "a\\b",
+                                  "x..y", "a\tb"])
+def test_a_study_name_must_be_a_plain_folder_name(name):
+    with pytest.raises(studies.StudyError, match="name: expected a plain name") as err:
+        studies.from_dict({"name": name})
+    assert repr(name) in str(err.value) and "\n" not in str(err.value)
+    assert studies.from_dict({"name": "lr-0.1_sweep v2"}).name == "lr-0.1_sweep v2"
+
+
+def test_set_may_not_touch_a_swept_field_but_may_set_beside_it(tmp_path):
+    study = studies.load(write(tmp_path, BASE + """
+[[sweep]]
+field = "compile.optimizer.momentum"
+values = [0.0, 0.9]
+"""))
+    for item in ["compile.optimizer.momentum=0.5", "compile.optimizer.momentum.x=1",
+                 'compile.optimizer={name="SGD", momentum=0.5}',
+                 "compile={optimizer={momentum=0}}"]:
+        with pytest.raises(studies.StudyError, match="compile.optimizer.momentum is swept|this "
+                                                     "field is swept"):
+            study.with_overrides(sets=[item])
+    changed = study.with_overrides(sets=['compile.optimizer={name="SGD", learning_rate=0.1}',
+                                         "fit={epochs=5}"])
+    assert [v.config["compile"]["optimizer"]["momentum"] for v in changed.variants()] == [0.0, 0.9]
+    assert changed.base["compile"]["optimizer"]["learning_rate"] == 0.1
+    assert changed.base["fit"] == {**study.base["fit"], "epochs": 5}   # a table merges
+
+
+def test_relative_data_paths_resolve_against_the_study_folder(tmp_path, monkeypatch):
+    (tmp_path / "sub").mkdir()
+    rows = "".join(f"{i},{i % 2}\n" for i in range(10))
+    (tmp_path / "sub" / "d.csv").write_text("a,label\n" + rows)
+    path = tmp_path / "sub" / "s.toml"
+    path.write_text(BASE + '[data]\nname = "csv"\npath = "d.csv"\n'
+                    '[[sweep]]\nfield = "data.path"\nvalues = ["d.csv", "./d.csv"]\n'
+                    'labels = ["plain", "dotted"]\n')
+    monkeypatch.chdir(tmp_path)
+    study = studies.load("sub/s.toml")
+    assert study.base["data"]["path"] == str(tmp_path / "sub" / "d.csv")
+    paths = {v.config["data"]["path"] for v in study.variants()}
+    assert paths == {str(tmp_path / "sub" / "d.csv")}
+    raw = {"data": {"name": "csv", "path": "d.csv"}}
+    assert studies.from_dict(raw, root=tmp_path / "sub").base["data"]["path"] == str(
+        tmp_path / "sub" / "d.csv")
+    with pytest.raises(studies.StudyError, match=f"data: {tmp_path / 'd.csv'}: does not exist"):
+        studies.from_dict(raw)                       # no root: the working directory

@@ -4,14 +4,15 @@
     hyperlab report my-study.toml --out results     # results/my-study/report.html, store results/hyperlab.db
     hyperlab report batch-size --out bs.html --db runs.db
 
-Like ``show`` and ``plot`` it reads the store and trains nothing.
+Like ``show`` and ``plot`` it reads the store and trains nothing; ``--set`` and ``--repeats``
+select the runs as they do for ``run``.
 """
 from __future__ import annotations
 
 import argparse
 from pathlib import Path
 
-from hyperlab.cli.studies import DEFAULT_OUT, _formatter, _stored_results, _study
+from hyperlab.cli.studies import DEFAULT_OUT, _formatter, _stored_results, _study, _study_flags
 
 HTML_SUFFIXES = (".html", ".htm")
 
@@ -26,7 +27,7 @@ def add_report_parser(subparsers: argparse._SubParsersAction) -> None:
                     "trains nothing.",
         epilog="examples:\n"
                "  hyperlab report batch-size\n"
-               "  hyperlab report my-study.toml --out results\n"
+               "  hyperlab report my-study.toml --out results --set fit.epochs=50\n"
                "  hyperlab report batch-size --out batch-size.html --db runs.db")
     p.add_argument("study", metavar="STUDY_OR_FILE", help="a built-in study or a study file")
     p.add_argument("--out", metavar="DIR|FILE.html", default=DEFAULT_OUT,
@@ -36,8 +37,7 @@ def add_report_parser(subparsers: argparse._SubParsersAction) -> None:
     p.add_argument("--db", metavar="PATH", default=None,
                    help="SQLite results store (default: DIR/hyperlab.db, with --out FILE.html "
                         f"{DEFAULT_OUT}/hyperlab.db; e.g. --db runs.db)")
-    p.add_argument("--repeats", type=int, metavar="N", default=None,
-                   help="seeds per value (default: the study's own; e.g. --repeats 10)")
+    _study_flags(p)
     p.set_defaults(handler=cmd_report)
 
 
@@ -55,8 +55,7 @@ def report_target(out: str) -> tuple[Path, Path | None]:
 def cmd_report(args: argparse.Namespace) -> int:
     from hyperlab.reports.html import REPORT_NAME, ReportPathError, write_report
     out_dir, target = report_target(args.out)
-    stored = argparse.Namespace(study=args.study, out=str(out_dir), db=args.db,
-                                repeats=args.repeats)
+    stored = argparse.Namespace(**{**vars(args), "out": str(out_dir)})
     results, out = _stored_results(stored)
     target = target or out / results.name / REPORT_NAME
     try:

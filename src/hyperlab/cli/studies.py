@@ -2,11 +2,13 @@
 
 Results go to ``--out DIR`` (default ``hyperlab-results``): the SQLite store
 ``DIR/hyperlab.db`` (``--db PATH`` otherwise) and, per study, ``DIR/<study>/`` with
-``summary.csv``, ``summary.md`` and the figures (PNG and SVG).
+``summary.csv``, ``summary.md`` and the figures (PNG and SVG). ``show`` and ``plot`` select a
+study's stored runs with the same ``--set`` and ``--repeats`` as ``run``.
 """
 from __future__ import annotations
 
 import argparse
+import shlex
 import time
 from pathlib import Path
 
@@ -21,14 +23,23 @@ def _formatter():
     return _Formatter
 
 
-def _output_flags(p: argparse.ArgumentParser, repeats: bool = True) -> None:
+def _output_flags(p: argparse.ArgumentParser) -> None:
     p.add_argument("--out", metavar="DIR", default=DEFAULT_OUT,
                    help=f"output directory (default: {DEFAULT_OUT}; e.g. --out results)")
     p.add_argument("--db", metavar="PATH", default=None,
                    help="SQLite results store (default: OUT/hyperlab.db; e.g. --db runs.db)")
-    if repeats:
-        p.add_argument("--repeats", type=int, metavar="N", default=None,
-                       help="seeds per value (default: the study's own; e.g. --repeats 10)")
+
+
+def _study_flags(p: argparse.ArgumentParser, sets: bool = True) -> None:
+    """What selects a study's runs, the same for run, show, plot and report: ``--repeats``
+    and (with ``sets``) ``--set``."""
+    p.add_argument("--repeats", type=int, metavar="N", default=None,
+                   help="seeds per value (default: the study's own; e.g. --repeats 10)")
+    if sets:
+        p.add_argument("--set", dest="sets", action="append", default=[], metavar="KEY=VALUE",
+                       help="override a field that is not swept, repeatable; a relative "
+                            "data.path is relative to the working directory (e.g. --set "
+                            "fit.epochs=50)")
 
 
 def _size(text: str) -> int:
@@ -106,8 +117,7 @@ def add_run_parser(subparsers: argparse._SubParsersAction) -> None:
     p.add_argument("study", metavar="STUDY_OR_FILE",
                    help="a built-in study (see 'hyperlab studies') or a study TOML file")
     _output_flags(p)
-    p.add_argument("--set", dest="sets", action="append", default=[], metavar="KEY=VALUE",
-                   help="override a field, repeatable (e.g. --set fit.epochs=50)")
+    _study_flags(p)
     p.add_argument("--no-progress", action="store_true", help="no progress bar")
     _executor_flags(p)
     p.set_defaults(handler=cmd_run)
@@ -120,6 +130,7 @@ def _add_stored_parser(subparsers: argparse._SubParsersAction, name: str, summar
                               description=description)
     p.add_argument("study", metavar="STUDY_OR_FILE", help="a built-in study or a study file")
     _output_flags(p)
+    _study_flags(p)
     p.set_defaults(handler=handler)
 
 
@@ -142,6 +153,7 @@ def add_reproduce_parser(subparsers: argparse._SubParsersAction) -> None:
         description="Run every built-in tutorial study into one folder, with every figure, "
                     "table and verdict, and a per-study time breakdown (OUT/README.md).")
     _output_flags(p)
+    _study_flags(p, sets=False)
     p.add_argument("--no-progress", action="store_true", help="no progress bar")
     _executor_flags(p)
     p.set_defaults(handler=cmd_reproduce)
@@ -174,6 +186,16 @@ def _store(args: argparse.Namespace, out: Path):
 def _study(args: argparse.Namespace) -> studies.Study:
     study = studies.get(args.study)
     return study.with_overrides(repeats=args.repeats, sets=getattr(args, "sets", None))
+
+
+def _run_command(args: argparse.Namespace) -> str:
+    """The ``hyperlab run`` command that trains what ``args`` select."""
+    words = ["hyperlab", "run", args.study]
+    if args.repeats is not None:
+        words += ["--repeats", str(args.repeats)]
+    for item in getattr(args, "sets", []):
+        words += ["--set", item]
+    return shlex.join(words)
 
 
 def publish(results: StudyResults, out: Path, figures: bool = True) -> str:
@@ -225,13 +247,13 @@ def _stored_results(args: argparse.Namespace) -> tuple[StudyResults, Path]:
     out = Path(args.out)
     db = Path(args.db) if args.db else out / "hyperlab.db"
     if not db.exists():
-        raise ValueError(f"{db}: no results store; run 'hyperlab run {args.study}' first")
+        raise ValueError(f"{db}: no results store; run '{_run_command(args)}' first")
     variants, runs = planner.plan(study)
     with _store(args, out) as store:
         stored = store.get_runs([r.key for r in runs])
     if not stored:
         raise ValueError(f"{db}: no stored runs of study {study.name!r} (with these repeats and "
-                         f"settings); run 'hyperlab run {args.study}' first")
+                         f"settings); run '{_run_command(args)}' first")
     return executors.assemble(study, variants, runs, stored), out
 
 

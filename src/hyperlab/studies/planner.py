@@ -8,9 +8,7 @@ holds in memory while it trains (``run_bytes``).
 """
 from __future__ import annotations
 
-import functools
 import hashlib
-import json
 import os
 from dataclasses import dataclass
 from typing import Any
@@ -23,7 +21,7 @@ MEMORY_SAFETY = 2.0            # XLA keeps input and output carries, temporaries
 
 @dataclass(frozen=True)
 class PlannedRun:
-    key: str                 # content hash of (resolved config, seed)
+    key: str                 # spec.run_key: (resolved config, seed, digest of the data)
     seed: int
     variant: int             # index into study.variants()
     config: dict[str, Any]   # resolved configuration
@@ -36,8 +34,10 @@ class PlannedRun:
 def plan(study: spec.Study) -> tuple[list[spec.Variant], list[PlannedRun]]:
     """Every (variant, seed) of the study, seeds 0 .. repeats-1."""
     variants = study.variants()
-    runs = [PlannedRun(spec.run_key(v.config, seed), seed, i, v.config)
-            for i, v in enumerate(variants) for seed in range(study.repeats)]
+    digests = [spec.data_facts(v.config["data"]).digest for v in variants]
+    runs = [PlannedRun(spec.run_key(v.config, seed, digest), seed, i, v.config)
+            for i, (v, digest) in enumerate(zip(variants, digests))
+            for seed in range(study.repeats)]
     return variants, runs
 
 
@@ -54,16 +54,10 @@ def program_key(config: dict[str, Any]) -> str:
                  config["fit"].get("diagnostics", False)))
 
 
-@functools.lru_cache(maxsize=256)
-def _data_shape(data_json: str) -> tuple[int, int, int, int]:
-    """(n_train, n_val, n_features, n_classes) of a dataset configuration."""
-    from hyperlab import datasets
-    ds = datasets.get(**json.loads(data_json))
-    return len(ds.x_train), len(ds.x_val), ds.n_features, ds.n_classes
-
-
 def data_shape(config: dict[str, Any]) -> tuple[int, int, int, int]:
-    return _data_shape(json.dumps(config["data"], sort_keys=True))
+    """(n_train, n_val, n_features, n_classes) of a configuration's dataset."""
+    facts = spec.data_facts(config["data"])
+    return facts.n_train, facts.n_val, facts.n_features, facts.n_classes
 
 
 def steps_per_epoch(config: dict[str, Any]) -> int:

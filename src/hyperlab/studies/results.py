@@ -15,7 +15,7 @@ import numpy as np
 class RunResult:
     """One trained run: a configuration and a seed."""
 
-    key: str                              # content hash of (resolved config, seed)
+    key: str                              # content hash of (resolved config, seed, data)
     seed: int
     history: dict[str, list[float]]       # Keras keys: loss, accuracy, val_loss, val_accuracy, learning_rate
     updates: int                          # weight updates performed

@@ -33,7 +33,9 @@ A study file (TOML)::
     # zipped fields:  fields = ["fit.batch_size", "compile.optimizer.learning_rate"]
     #                 values = [[1, 0.01], [1, 0.001]]      labels = ["online 0.01", "online 0.001"]
 
-Every error names the file, the key path, what was expected and what was found.
+A relative ``data.path`` is relative to the study file's folder (``--set data.path=...``:
+to the working directory). Every error names the file, the key path, what was expected and
+what was found.
 """
 from __future__ import annotations
 
@@ -42,15 +44,18 @@ import hashlib
 import inspect
 import itertools
 import json
+import os
 import tomllib
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+import numpy as np
+
 from hyperlab import callbacks, datasets, layers, optimizers, regularizers, schedules
 from hyperlab.engine import activations, initializers, losses
 
-RESULTS_VERSION = 1  # part of every run key: bump when the engine's numbers change
+RESULTS_VERSION = 2  # part of every run key: bump when the engine's numbers change
 
 DEFAULTS: dict[str, Any] = {
     "data": {"name": "blobs"},
@@ -73,6 +78,9 @@ BATCH_NORM = ("none", "after", "before")
 FIGURES = ("panels", "overlay", "plateau", "schedules", "gradients")
 CALLBACKS = {"ReduceLROnPlateau": callbacks.ReduceLROnPlateau,
              "EarlyStopping": callbacks.EarlyStopping}
+# Dataset arguments that say where the data come from, not what they are: run keys leave
+# them out (the digest of the arrays stands for the data).
+SOURCE_ARGS = ("path", "download")
 
 
 class StudyError(ValueError):
@@ -132,12 +140,19 @@ class Study:
         return load(path)
 
     @staticmethod
-    def from_dict(raw: dict[str, Any], source: str = "<study>") -> "Study":
-        """A study given as a dict with the keys of a study file."""
-        return from_dict(raw, source)
+    def from_dict(raw: dict[str, Any], source: str = "<study>",
+                  root: str | Path | None = None) -> "Study":
+        """A study given as a dict with the keys of a study file; a relative ``data.path``
+        is relative to ``root`` (default: the working directory)."""
+        return from_dict(raw, source, root=root)
 
     def with_overrides(self, repeats: int | None = None, sets: list[str] | None = None) -> "Study":
-        """A copy with ``--repeats`` and ``--set key=value`` applied (and validated)."""
+        """A copy with ``--repeats`` and ``--set key=value`` applied (and validated).
+
+        A table value of a section (``fit={epochs=5}``) merges into it; ``data={...}``
+        replaces the dataset. A relative ``data.path`` given here is relative to the working
+        directory, where it was typed. A swept field cannot be set: the sweep would
+        override it."""
         study = copy.deepcopy(self)
         if repeats is not None:
             study.repeats = _positive_int(repeats, f"{self.source}: repeats")
@@ -152,14 +167,33 @@ class Study:
             if key.split(".")[0] not in DEFAULTS:
                 raise StudyError(f"--set {key}: unknown field; fields live under "
                                  f"{sorted(DEFAULTS)} (e.g. fit.epochs=50)")
-            _assign(study.base, key, value)
+            self._check_not_swept(key, value)
+            if key in SECTION_KEYS and isinstance(value, dict):
+                _merge(study.base[key], value)
+            else:
+                _assign(study.base, key, value, where=f"--set {key}")
+            if key in ("data", "data.path"):
+                study.base["data"] = _anchor("data", study.base["data"], Path.cwd())
         study.base = _validate_config(study.base, f"{self.source} (after --set)")
+        _check_data(study.base, study.sweeps, f"{self.source} (after --set)")
         study.variants()  # validates every combination
         return study
 
+    def _check_not_swept(self, key: str, value: Any) -> None:
+        """Raise if ``--set key=value`` sets (part of) a swept field."""
+        for i, sweep in enumerate(self.sweeps):
+            for swept in sweep["fields"]:
+                inside = key == swept or key.startswith(swept + ".")
+                if inside or (swept.startswith(key + ".") and _holds(value, swept[len(key) + 1:])):
+                    what = "this field" if key == swept else swept
+                    raise StudyError(
+                        f"--set {key}: {what} is swept by the study (sweep[{i}] of "
+                        f"{self.source}), which would override the value; change the sweep's "
+                        "values in the study file instead")
+
 
 def load(path: str | Path) -> Study:
-    """Read and validate a study file."""
+    """Read and validate a study file; a relative ``data.path`` is relative to its folder."""
     path = Path(path)
     try:
         raw = tomllib.loads(path.read_text())
@@ -169,28 +203,33 @@ def load(path: str | Path) -> Study:
         raise StudyError(f"{path}: cannot read the study file: {err}") from None
     except tomllib.TOMLDecodeError as err:
         raise StudyError(f"{path}: not valid TOML: {err}") from None
-    return from_dict(raw, source=str(path), default_name=path.stem)
+    return from_dict(raw, source=str(path), default_name=path.stem, root=path.parent)
 
 
-def from_dict(raw: dict[str, Any], source: str = "<study>", default_name: str = "study") -> Study:
-    """Validate a study given as a dict (the Python mirror of a study file)."""
+def from_dict(raw: dict[str, Any], source: str = "<study>", default_name: str = "study",
+              root: str | Path | None = None) -> Study:
+    """Validate a study given as a dict (the Python mirror of a study file); a relative
+    ``data.path`` is relative to ``root`` (default: the working directory)."""
+    root = Path.cwd() if root is None else Path(root)
     _check_keys(raw, TOP_KEYS, source, "")
     base = {k: raw[k] for k in DEFAULTS if k in raw}
     base = _validate_config(_merge(copy.deepcopy(DEFAULTS), base), source)
-    name = _typed(raw.get("name", default_name), str, source, "name")
+    base["data"] = _anchor("data", base["data"], root)
+    name = _plain_name(_typed(raw.get("name", default_name), str, source, "name"), source)
     repeats = _positive_int(raw.get("repeats", 1), f"{source}: repeats")
     figures = _typed(raw.get("figures", ["panels"]), list, source, "figures")
     for fig in figures:
         if fig not in FIGURES:
             raise StudyError(f"{source}: figures: expected some of {list(FIGURES)}, found {fig!r}")
     threshold = _typed(raw.get("threshold", 0.8), (int, float), source, "threshold")
-    sweeps = [_validate_sweep(s, base, source, i) for i, s in enumerate(
+    sweeps = [_validate_sweep(s, base, source, i, root) for i, s in enumerate(
         _typed(raw.get("sweep", []), list, source, "sweep"))]
     axis = raw.get("axis") or " × ".join(s["fields"][-1].split(".")[-1] for s in sweeps) or "run"
     study = Study(name=name, description=_typed(raw.get("description", ""), str, source, "description"),
                   axis=_typed(axis, str, source, "axis"), repeats=repeats, base=base, sweeps=sweeps,
                   figures=list(figures), threshold=float(threshold),
                   question=_typed(raw.get("question", ""), str, source, "question"), source=source)
+    _check_data(base, sweeps, source)
     study.variants()
     return study
 
@@ -201,6 +240,43 @@ def _typed(value: Any, kind: Any, source: str, path: str) -> Any:
         names = kind.__name__ if isinstance(kind, type) else " or ".join(k.__name__ for k in kind)
         raise StudyError(f"{source}: {path}: expected {names}, found {value!r}")
     return value
+
+
+def _check_data(base: dict[str, Any], sweeps: list[dict[str, Any]], source: str) -> None:
+    """Load the base configuration's data unless a sweep sets them (then each variant's
+    are checked), so that a data error names the data rather than a sweep value."""
+    if not any(f.split(".")[0] == "data" for sweep in sweeps for f in sweep["fields"]):
+        try:
+            _resolved_data(base["data"])
+        except (ValueError, TypeError) as err:
+            raise StudyError(f"{source}: data: {err}") from None
+
+
+def _plain_name(name: str, source: str) -> str:
+    """A study name that is one plain folder name: studies write to ``OUT/<name>/``."""
+    if (not name.strip() or name == "." or "/" in name or "\\" in name or ".." in name
+            or any(ord(c) < 32 for c in name)):
+        raise StudyError(f"{source}: name: expected a plain name (not empty; no '/', '\\', "
+                         f"'..' or control characters), found {name!r}; e.g. name = \"my-study\"")
+    return name
+
+
+def _anchor(field: str, value: Any, root: Path) -> Any:
+    """``value`` of ``field`` with a relative data path made absolute against ``root``."""
+    if field == "data" and isinstance(value, dict) and "path" in value:
+        return {**value, "path": _anchor("data.path", value["path"], root)}
+    if field == "data.path" and isinstance(value, str) and value:
+        return os.path.abspath(root / Path(value).expanduser())
+    return value
+
+
+def _holds(value: Any, path: str) -> bool:
+    """Whether nested tables ``value`` hold the dotted ``path``."""
+    for part in path.split("."):
+        if not isinstance(value, dict) or part not in value:
+            return False
+        value = value[part]
+    return True
 
 
 def _positive_int(value: Any, where: str) -> int:
@@ -260,7 +336,7 @@ def _validate_config(config: dict[str, Any], source: str) -> dict[str, Any]:
     return config
 
 
-def _validate_sweep(sweep: Any, base: dict, source: str, i: int) -> dict[str, Any]:
+def _validate_sweep(sweep: Any, base: dict, source: str, i: int, root: Path) -> dict[str, Any]:
     where = f"sweep[{i}]"
     _typed(sweep, dict, source, where)
     _check_keys(sweep, {"field", "fields", "values", "labels"}, source, where)
@@ -286,6 +362,10 @@ def _validate_sweep(sweep: Any, base: dict, source: str, i: int) -> dict[str, An
         raise StudyError(f"{source}: {where}.labels: expected {len(values)} strings, found {labels!r}")
     if len(set(labels)) != len(labels):
         raise StudyError(f"{source}: {where}.labels: labels must be distinct, found {labels!r}")
+    if len(fields) > 1:
+        values = [[_anchor(f, x, root) for f, x in zip(fields, v)] for v in values]
+    else:
+        values = [_anchor(fields[0], v, root) for v in values]
     return {"fields": fields, "values": values, "labels": list(labels)}
 
 
@@ -324,9 +404,7 @@ def resolve(config: dict[str, Any], where: str) -> dict[str, Any]:
     runs get equal keys; any invalid value raises a StudyError naming ``where``."""
     config = _validate_config(copy.deepcopy(config), where)
     try:
-        data = dict(config["data"])
-        datasets.get(**data)  # validates the arguments
-        config["data"] = {**_defaults(getattr(datasets, data["name"])), **data}
+        config["data"] = _resolved_data(config["data"])
         opt = build_optimizer(config)
         config["compile"]["optimizer"] = {"name": type(opt).__name__, **_plain(opt.get_config())}
         for cb_name, args in config["fit"].get("callbacks", {}).items():
@@ -343,6 +421,13 @@ def resolve(config: dict[str, Any], where: str) -> dict[str, Any]:
     except (ValueError, TypeError) as err:
         raise StudyError(f"{where}: {err}") from None
     return config
+
+
+def _resolved_data(data: dict[str, Any]) -> dict[str, Any]:
+    """Dataset arguments with their defaults, checked by loading the data (once)."""
+    full = {**_defaults(getattr(datasets, data["name"])), **data}
+    data_facts(full)
+    return full
 
 
 def _resolve_optional(config: dict[str, Any]) -> None:
@@ -450,7 +535,81 @@ def build_layers(config: dict[str, Any], input_shape: int | tuple[int, ...],
     return stack
 
 
-def run_key(config: dict[str, Any], seed: int) -> str:
-    """Content hash of a resolved configuration and a seed."""
-    blob = json.dumps({"config": config, "seed": seed, "v": RESULTS_VERSION}, sort_keys=True)
+# ---------------------------------------------------------------------------- content keys
+@dataclass(frozen=True)
+class DataFacts:
+    """What planning needs of a dataset: its sizes and the digest of its arrays."""
+
+    n_train: int
+    n_val: int
+    n_features: int
+    n_classes: int
+    digest: str
+
+
+_FACTS: dict[tuple[str, tuple], DataFacts] = {}
+_FACTS_MAX = 64
+
+
+def data_facts(data: dict[str, Any]) -> DataFacts:
+    """Sizes and digest of a dataset configuration (``hyperlab.datasets.get`` arguments),
+    loaded once per process and per version of the files it reads (path, size, mtime)."""
+    key = (json.dumps(data, sort_keys=True, default=repr), _file_stamps(data))
+    facts = _FACTS.get(key)
+    if facts is None:
+        ds = datasets.get(**data)
+        facts = DataFacts(len(ds.x_train), len(ds.x_val), ds.n_features, ds.n_classes,
+                          data_digest(ds))
+        if len(_FACTS) >= _FACTS_MAX:
+            del _FACTS[next(iter(_FACTS))]
+        _FACTS[key] = facts
+    return facts
+
+
+def data_digest(ds: datasets.Dataset) -> str:
+    """SHA-256 of a dataset as loaded: dtype, shape and bytes of x_train, y_train, x_val,
+    y_val, and the number of classes."""
+    digest = hashlib.sha256()
+    for name in ("x_train", "y_train", "x_val", "y_val"):
+        array = np.ascontiguousarray(getattr(ds, name))
+        digest.update(f"{name} {array.dtype.str} {array.shape};".encode())
+        digest.update(array.data)
+    digest.update(f"classes {ds.n_classes}".encode())
+    return digest.hexdigest()
+
+
+def _file_stamps(data: dict[str, Any]) -> tuple:
+    """(path, mtime_ns, size) of every file a dataset configuration reads (a folder: of
+    each file in it); empty for generated data."""
+    from hyperlab.data import images
+    sources = [data.get("path")]
+    if data.get("name") == "fashion_mnist" and not data.get("path"):
+        sources += [os.environ.get(images.ENV_PATH), images.cache_dir()]
+    stamps = []
+    for source in sources:
+        if not isinstance(source, (str, os.PathLike)) or not str(source):
+            continue
+        path = Path(source).expanduser()
+        try:
+            files = sorted(path.iterdir()) if path.is_dir() else [path]
+        except OSError:
+            files = [path]
+        for file in files:
+            try:
+                st = file.stat()
+            except OSError:
+                stamps.append((str(file), None))
+            else:
+                stamps.append((str(file), st.st_mtime_ns, st.st_size))
+    return tuple(stamps)
+
+
+def run_key(config: dict[str, Any], seed: int, digest: str) -> str:
+    """Content hash of a resolved configuration, a seed and the digest of its data (see
+    ``data_facts``). The data's location is left out: equal data in another folder share
+    runs, changed data get new ones."""
+    content = {**config, "data": {k: v for k, v in config["data"].items()
+                                  if k not in SOURCE_ARGS}}
+    blob = json.dumps({"config": content, "data": digest, "seed": seed,
+                       "v": RESULTS_VERSION}, sort_keys=True)
     return hashlib.sha256(blob.encode()).hexdigest()[:20]
