@@ -150,8 +150,12 @@ def add_reproduce_parser(subparsers: argparse._SubParsersAction) -> None:
     p = subparsers.add_parser(
         "reproduce", formatter_class=_formatter(),
         help="run every built-in study: all figures and tables in one folder",
-        description="Run every built-in tutorial study into one folder, with every figure, "
-                    "table and verdict, and a per-study time breakdown (OUT/README.md).")
+        description="Run every built-in study (or the ones named) into one folder, with "
+                    "every figure, table and verdict, and a per-study time breakdown "
+                    "(OUT/README.md).")
+    p.add_argument("names", nargs="*", metavar="STUDY",
+                   help="built-in studies to run, or 'tutorial' (the tutorial's ten) or "
+                        "'lecture' (the lecture's seven); default: all")
     _output_flags(p)
     _study_flags(p, sets=False)
     p.add_argument("--no-progress", action="store_true", help="no progress bar")
@@ -280,6 +284,19 @@ def _timed_publish(results: StudyResults, out: Path) -> tuple[str, float]:
     return publish(results, out), time.perf_counter() - start
 
 
+def _reproduced(names: list[str]) -> list[str]:
+    """The built-in studies that ``reproduce NAMES`` runs, in teaching order."""
+    every = studies.builtin_names()
+    groups = {"tutorial": every[:len(studies.TUTORIAL)], "lecture": every[len(studies.TUTORIAL):]}
+    chosen: set[str] = set()
+    for name in names:
+        if name not in every and name not in groups:
+            raise ValueError(f"reproduce: {name!r} is not a built-in study; choose among "
+                             f"'tutorial', 'lecture' and {', '.join(every)}")
+        chosen.update(groups.get(name, [name]))
+    return [n for n in every if n in chosen or not names]
+
+
 def cmd_reproduce(args: argparse.Namespace) -> int:
     """Train study after study; a second process writes each study's tables and figures
     while the next ones train."""
@@ -300,7 +317,7 @@ def cmd_reproduce(args: argparse.Namespace) -> int:
             executor.check()
             with _store(args, out) as store:
                 run_studies([studies.get(n).with_overrides(repeats=args.repeats)
-                             for n in studies.builtin_names()], store,
+                             for n in _reproduced(args.names)], store,
                             progress=not args.no_progress, on_done=done, executor=executor,
                             **_limits(args))
         except CohortsFailed as err:

@@ -8,14 +8,15 @@ from pathlib import Path
 from hyperlab.studies.spec import Study, StudyError, from_dict, load
 
 _BUILTIN = resources.files(__package__) / "builtin"
+# The tutorial's ten experiments in teaching order; the lecture's studies follow them.
+TUTORIAL = ("batch-size", "gradient-descent-flavours", "epochs", "optimizers", "learning-rate",
+            "momentum", "decay", "plateau-patience", "time-based-schedule", "step-decay")
 
 
 def builtin_names() -> list[str]:
-    """Names of the tutorial experiments shipped with hyperlab, in teaching order."""
-    order = ["batch-size", "gradient-descent-flavours", "epochs", "optimizers", "learning-rate",
-             "momentum", "decay", "plateau-patience", "time-based-schedule", "step-decay"]
+    """Names of the built-in studies: the tutorial's in teaching order, then the lecture's."""
     found = {p.name[:-5] for p in _BUILTIN.iterdir() if p.name.endswith(".toml")}
-    return [n for n in order if n in found] + sorted(found - set(order))
+    return [n for n in TUTORIAL if n in found] + sorted(found - set(TUTORIAL))
 
 
 def get(name_or_path: str | Path) -> Study:
@@ -30,4 +31,4 @@ def get(name_or_path: str | Path) -> Study:
     return load(name)
 
 
-__all__ = ["Study", "StudyError", "builtin_names", "from_dict", "get", "load"]
+__all__ = ["TUTORIAL", "Study", "StudyError", "builtin_names", "from_dict", "get", "load"]
