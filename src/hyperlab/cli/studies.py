@@ -303,6 +303,7 @@ def cmd_reproduce(args: argparse.Namespace) -> int:
     import multiprocessing
     from concurrent.futures import ProcessPoolExecutor
     from hyperlab.studies.executors import CohortsFailed, run_studies
+    names = _reproduced(args.names)
     executor = _executor(args)
     out = _out_dir(args.out)
     failed = None
@@ -317,7 +318,7 @@ def cmd_reproduce(args: argparse.Namespace) -> int:
             executor.check()
             with _store(args, out) as store:
                 run_studies([studies.get(n).with_overrides(repeats=args.repeats)
-                             for n in _reproduced(args.names)], store,
+                             for n in names], store,
                             progress=not args.no_progress, on_done=done, executor=executor,
                             **_limits(args))
         except CohortsFailed as err:
