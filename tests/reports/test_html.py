@@ -133,7 +133,9 @@ def test_write_is_atomic_and_replaces(tmp_path):
     path = tmp_path / "sub" / "dir" / "r.html"
     assert write_report(make_results(figures=("panels",)), path) == path
     first = path.read_text()
-    assert oct(path.stat().st_mode & 0o777) == oct(0o644)
+    umask = os.umask(0)
+    os.umask(umask)
+    assert oct(path.stat().st_mode & 0o777) == oct(0o666 & ~umask)  # as open() would make it
     res = make_results(figures=("panels",), description="second")
     write_report(res, path)
     assert path.read_text() != first and "second" in path.read_text()

@@ -6,22 +6,40 @@
 Each sub-command is one ``add_<name>_parser(subparsers)`` function that declares its flags
 and sets ``handler`` to the function that runs it; ``_commands()`` lists them (the study
 commands live in ``hyperlab.cli.studies``). Every error a
-user can cause (a bad flag value, or a ValueError from the library) ends as ONE line
-``hyperlab: error: <message>`` on stderr and exit code 2.
+user can cause (a bad flag value, a ValueError from the library, a file system error such as
+a full disk or a file where a folder should be, running out of memory) ends as ONE line
+``hyperlab: error: <message>`` on stderr and exit code 2; Ctrl-C, at any moment, as one line
+and exit code 130. Only this module's standard-library imports run before ``main`` starts:
+everything heavy is imported inside it.
 """
 from __future__ import annotations
 
 import argparse
 import contextlib
+import errno
 import json
 import math
+import re
+import signal
 import sys
 import textwrap
+import threading
 import time
-from typing import Any, Callable, NoReturn, Sequence
+from typing import Any, Callable, Iterator, NoReturn, Sequence
 
 PROG = "hyperlab"
 EXIT_USAGE = 2
+EXIT_INTERRUPTED = 130
+# Commands that store what they finish, so that running them again resumes.
+RESUMABLE = ("run", "reproduce")
+# How to bound the memory of each training command.
+MEMORY_FIXES = {
+    "fit": "use a smaller --hidden (or --batch-size)",
+    "animate": "use a smaller --hidden (or --batch-size)",
+    "run": "train fewer runs at once (--max-cohort-runs N or --memory-budget SIZE) or use a "
+           "smaller model (model.hidden)",
+}
+MEMORY_FIXES["reproduce"] = MEMORY_FIXES["run"]
 
 # The tutorial's run: what `hyperlab fit` does without flags.
 TUTORIAL_SGD = {"learning_rate": 0.01, "momentum": 0.9}
@@ -291,6 +309,32 @@ def blame(flag: str):
         raise ValueError(f"{flag}: {err}") from None
 
 
+def out_of_memory(err: BaseException) -> bool:
+    """Whether ``err`` says memory ran out: a MemoryError, or XLA's RESOURCE_EXHAUSTED."""
+    return isinstance(err, MemoryError) or (
+        type(err).__name__ in ("JaxRuntimeError", "XlaRuntimeError")
+        and "RESOURCE_EXHAUSTED" in str(err))
+
+
+def memory_message(err: BaseException, what: str, fix: str) -> str:
+    """The one-line error for an out-of-memory ``err``: ``what`` was too large, and ``fix``."""
+    asked = re.search(r"allocat\w* (\d+) bytes", str(err))
+    detail = f" (XLA could not allocate {int(asked[1]) / 2**30:.1f} GiB)" if asked else ""
+    return f"out of memory: {what} is too large for this machine's memory{detail}; {fix}"
+
+
+@contextlib.contextmanager
+def too_large(what: str, fix: str) -> Iterator[None]:
+    """Re-raise running out of memory in the block as one ValueError naming ``what`` and
+    ``fix``."""
+    try:
+        yield
+    except (MemoryError, RuntimeError) as err:
+        if not out_of_memory(err):
+            raise
+        raise ValueError(memory_message(err, what, fix)) from None
+
+
 def build_training(config: dict[str, Any]):
     """Optimizer and callbacks of ``config`` (validated before any data or JAX work)."""
     import hyperlab as hl
@@ -334,27 +378,31 @@ def run_fit(args: argparse.Namespace) -> int:
     optimizer, callbacks = build_training(config)
     with blame("--dataset"):
         ds = hl.datasets.get(config["dataset"]["name"], **config["dataset"]["args"])
-    layers = [hl.layers.Input((ds.n_features,))]
-    layers += [hl.layers.Dense(units, config["model"]["activation"],
-                               kernel_initializer=config["model"]["initializer"])
-               for units in config["model"]["hidden"]]
-    layers.append(hl.layers.Dense(ds.n_classes, "softmax"))
-    model = hl.Sequential(layers, seed=config["seed"])
-    model.compile(optimizer, "categorical_crossentropy", ["accuracy"])
-    y = hl.datasets.to_categorical(ds.y_train, ds.n_classes)
-    vy = hl.datasets.to_categorical(ds.y_val, ds.n_classes)
-    batch_size = None if config["batch_size"] == "full" else config["batch_size"]
+    sizes = [ds.n_features, *config["model"]["hidden"], ds.n_classes]
+    params = sum((a + 1) * b for a, b in zip(sizes, sizes[1:]))
+    with too_large(f"the model ({params:,} parameters)", MEMORY_FIXES["fit"]):
+        layers = [hl.layers.Input((ds.n_features,))]
+        layers += [hl.layers.Dense(units, config["model"]["activation"],
+                                   kernel_initializer=config["model"]["initializer"])
+                   for units in config["model"]["hidden"]]
+        layers.append(hl.layers.Dense(ds.n_classes, "softmax"))
+        model = hl.Sequential(layers, seed=config["seed"])
+        model.compile(optimizer, "categorical_crossentropy", ["accuracy"])
+        y = hl.datasets.to_categorical(ds.y_train, ds.n_classes)
+        vy = hl.datasets.to_categorical(ds.y_val, ds.n_classes)
+        batch_size = None if config["batch_size"] == "full" else config["batch_size"]
 
-    # In --json mode stdout carries the JSON object only: progress goes to stderr.
-    progress_out = sys.stderr if args.json else sys.stdout
-    start = time.perf_counter()
-    with contextlib.redirect_stdout(progress_out):
-        history = model.fit(ds.x_train, y, batch_size=batch_size, epochs=config["epochs"],
-                            validation_data=(ds.x_val, vy), verbose=args.verbose,
-                            callbacks=callbacks, shuffle=config["shuffle"], seed=config["seed"])
-    wall = time.perf_counter() - start
-    train_loss, train_acc = model.evaluate(ds.x_train, y)
-    test_loss, test_acc = model.evaluate(ds.x_val, vy)
+        # In --json mode stdout carries the JSON object only: progress goes to stderr.
+        progress_out = sys.stderr if args.json else sys.stdout
+        start = time.perf_counter()
+        with contextlib.redirect_stdout(progress_out):
+            history = model.fit(ds.x_train, y, batch_size=batch_size, epochs=config["epochs"],
+                                validation_data=(ds.x_val, vy), verbose=args.verbose,
+                                callbacks=callbacks, shuffle=config["shuffle"],
+                                seed=config["seed"])
+        wall = time.perf_counter() - start
+        train_loss, train_acc = model.evaluate(ds.x_train, y)
+        test_loss, test_acc = model.evaluate(ds.x_val, vy)
 
     if args.json:
         layers = [{"name": layer.name, "units": layer.units, "activation": layer.activation}
@@ -387,24 +435,75 @@ def _optimizer_config(optimizer: Any) -> dict[str, Any]:
 
 # ------------------------------------------------------------------------------------- main
 def main(argv: Sequence[str] | None = None) -> int:
-    """Run the command line; returns the exit code (0 ok, 2 usage or input error)."""
-    parser = build_parser()
+    """Run the command line; returns the exit code (0 ok, 2 usage or input error, 130
+    interrupted by Ctrl-C, which may come at any moment: while the modules import too)."""
+    args = None
     try:
-        args = parser.parse_args(argv)
-    except SystemExit as exit_:  # --help, --version, or an argparse error already printed
-        code = exit_.code or 0
-        return code if isinstance(code, int) else EXIT_USAGE
+        with _interrupt_after():  # build_parser imports JAX
+            parser = build_parser()
+        try:
+            args = parser.parse_args(argv)
+        except SystemExit as exit_:  # --help, --version, or an argparse error already printed
+            code = exit_.code or 0
+            return code if isinstance(code, int) else EXIT_USAGE
+        return _handle(args)
+    except KeyboardInterrupt:
+        resume = "; what finished is stored, run the same command to resume"
+        _print_error("interrupted" + (resume if getattr(args, "command", None) in RESUMABLE
+                                      else ""))
+        return EXIT_INTERRUPTED
+
+
+@contextlib.contextmanager
+def _interrupt_after() -> Iterator[None]:
+    """Hold Ctrl-C while the block runs and raise it as KeyboardInterrupt when it ends: an
+    interrupt inside a C extension's initialization (jaxlib's) aborts the interpreter."""
+    if (threading.current_thread() is not threading.main_thread()
+            or signal.getsignal(signal.SIGINT) is not signal.default_int_handler):
+        yield  # Ctrl-C does not raise KeyboardInterrupt here anyway
+        return
+    caught: list[int] = []
+    previous = signal.signal(signal.SIGINT, lambda signum, frame: caught.append(signum))
+    try:
+        yield
+    finally:
+        signal.signal(signal.SIGINT, previous)
+    if caught:
+        raise KeyboardInterrupt
+
+
+def _handle(args: argparse.Namespace) -> int:
+    """Run the command's handler; a user error ends as one line and exit code 2."""
     from hyperlab.studies.store import StoreError
     try:
         return args.handler(args)
-    except (ValueError, StoreError) as err:
-        _print_error(err)
-        return EXIT_USAGE
-    except KeyboardInterrupt:
-        _print_error("interrupted; what finished is stored, run the same command to resume")
-        return 130
     except BrokenPipeError:  # e.g. `hyperlab studies | head -1`
         return 0
+    except (ValueError, StoreError) as err:
+        _print_error(err)
+    except (OSError, MemoryError, RuntimeError) as err:
+        if out_of_memory(err):
+            what = "the model" + (" times the runs trained together"
+                                  if args.command in RESUMABLE else "")
+            _print_error(memory_message(err, what, MEMORY_FIXES.get(args.command,
+                                                                    "use a smaller model")))
+        elif isinstance(err, OSError):
+            _print_error(_file_error(err))
+        else:
+            raise
+    return EXIT_USAGE
+
+
+def _file_error(err: OSError) -> str:
+    """One line for a file system error: what failed, and the fix."""
+    where = f"{err.filename}: " if err.filename else ""
+    if err.errno in (errno.ENOSPC, errno.EDQUOT):
+        return (f"{where}the disk is full (no space left on device); free some space or write "
+                "elsewhere (--out DIR)")
+    if isinstance(err, (FileExistsError, NotADirectoryError)):
+        return (f"{where}a file is where a folder should be ({err.strerror}); move it away or "
+                "write elsewhere (--out DIR)")
+    return f"{where}{err.strerror or err}"
 
 
 if __name__ == "__main__":

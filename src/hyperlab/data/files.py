@@ -4,6 +4,11 @@ Both return a :class:`~hyperlab.data.datasets.Dataset` with float32 features and
 labels 0..k-1: the distinct labels (numbers or strings) in sorted order, whose original
 spellings are ``class_names``. Parsed files are cached by path, modification time and size,
 so loading the same file again is cheap. Every problem raises ``ValueError`` naming the file.
+
+An ``.npz`` is read without trusting it: each member's size in the zip directory must be
+what its ``.npy`` header declares (shape x dtype), all members together may take at most
+:data:`MAX_DATA_BYTES`, and both are checked before any data is read (and enforced while
+reading); object (pickled) arrays are refused, never unpickled.
 """
 
 from __future__ import annotations
@@ -19,10 +24,16 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
+from hyperlab._fileio import npy_header, read_npy
+
 if TYPE_CHECKING:
     from hyperlab.data.datasets import Dataset
 
-__all__ = ["csv", "npz", "read_npz"]
+__all__ = ["csv", "npz", "read_npz", "MAX_DATA_BYTES"]
+
+#: The most bytes one data file may take once read (the arrays of an ``.npz``, a gunzipped
+#: IDX file): 1 GiB, twenty times Fashion-MNIST. A file declaring more is refused unread.
+MAX_DATA_BYTES = 1 << 30
 
 
 def _readonly(a: np.ndarray) -> np.ndarray:
@@ -222,22 +233,27 @@ def _read_npz_cached(path: str, mtime_ns: int, size: int) -> dict[str, np.ndarra
             f"{path}: not an .npz archive (a zip of arrays as written by np.savez); save the "
             "arrays with np.savez(path, x=..., y=...)"
         )
-    out = {}
     try:
-        with np.load(path, allow_pickle=False) as z:
-            for key in z.files:
-                try:
-                    out[key] = _readonly(z[key])
-                except ValueError as e:
-                    if "bject" in str(e) or "pickle" in str(e):
-                        raise ValueError(
-                            f"{path}: array {key!r} has dtype object, which would need pickle to "
-                            "load; save plain numeric (or fixed-width string) arrays instead"
-                        ) from None
-                    raise ValueError(f"{path}: array {key!r} is unreadable ({e})") from None
-    except (OSError, EOFError, zipfile.BadZipFile, zlib.error) as e:
+        with zipfile.ZipFile(path) as z:
+            headers = {}
+            for info in z.infolist():
+                if not info.filename.endswith(".npy"):
+                    raise ValueError(f"member {info.filename!r} is not a .npy array; an .npz "
+                                     "holds arrays saved by np.savez(path, x=..., y=...)")
+                headers[info.filename[: -len(".npy")]] = npy_header(z, info)
+            total = sum(h.nbytes for h in headers.values())
+            if total > MAX_DATA_BYTES:
+                big = max(headers.values(), key=lambda h: h.nbytes)
+                raise ValueError(f"its arrays declare {total:,} bytes ({big.info.filename!r} "
+                                 f"{big.shape} of {big.dtype}), more than the "
+                                 f"{MAX_DATA_BYTES:,} a data file may take "
+                                 "(hyperlab.data.files.MAX_DATA_BYTES); use a smaller file")
+            return {key: _readonly(read_npy(z, h)[1]) for key, h in headers.items()}
+    except ValueError as e:  # the archive is sound, its members are not
+        raise ValueError(f"{path}: {e}") from None
+    except (OSError, EOFError, zipfile.BadZipFile, zlib.error, NotImplementedError,
+            RuntimeError) as e:
         raise ValueError(f"{path}: corrupt or truncated .npz archive ({e})") from None
-    return out
 
 
 def read_npz(path: str | os.PathLike[str]) -> dict[str, np.ndarray]:

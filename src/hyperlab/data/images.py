@@ -19,13 +19,14 @@ Fashion-MNIST is read, in this order, from
 
 from __future__ import annotations
 
+import contextlib
 import gzip
 import hashlib
 import http.client
 import json
+import math
 import os
 import sys
-import tempfile
 import urllib.request
 import zlib
 from collections.abc import Mapping
@@ -34,6 +35,9 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
+
+from hyperlab._fileio import atomic_write
+from hyperlab.data import files as _files
 
 if TYPE_CHECKING:
     from hyperlab.data.datasets import Dataset
@@ -83,6 +87,8 @@ FASHION_MNIST_URLS: tuple[str, ...] = (
 )
 
 DOWNLOAD_TIMEOUT_S = 60.0
+#: The most bytes one download may take (the largest file, train-images, has 26 MB).
+MAX_DOWNLOAD_BYTES = 64 << 20
 
 ENV_PATH = "HYPERLAB_FASHION_MNIST"
 ENV_URL = "HYPERLAB_FASHION_MNIST_URL"
@@ -154,63 +160,73 @@ def digits(val_size: int = 360, seed: int = 0) -> Dataset:
 
 
 # ---------------------------------------------------------------------------- IDX files
-def _file_bytes(path: Path) -> bytes:
-    """The file's bytes, gunzipped when it starts with the gzip magic."""
+def _idx_bytes(path: Path, magic: int | None) -> tuple[tuple[int, ...], bytes]:
+    """The shape and data of an IDX file (gunzipped when it starts with the gzip magic),
+    read no further than its header declares; checks the magic number and the size."""
+    limit = _files.MAX_DATA_BYTES
     try:
-        raw = path.read_bytes()
+        with path.open("rb") as raw:
+            gz = raw.read(2) == b"\x1f\x8b"
+            raw.seek(0)
+            with gzip.GzipFile(fileobj=raw) if gz else contextlib.nullcontext(raw) as f:
+                ndim = _idx_magic(path, f.read(4), magic) & 0xFF
+                dims_raw = f.read(4 * ndim)
+                if len(dims_raw) < 4 * ndim:
+                    raise ValueError(f"{path}: truncated IDX header ({4 + len(dims_raw)} bytes; "
+                                     f"{ndim} dimensions need {4 + 4 * ndim})")
+                dims = tuple(int.from_bytes(dims_raw[4 * i: 4 * i + 4], "big")
+                             for i in range(ndim))
+                expected = math.prod(dims)
+                if expected > limit:
+                    raise ValueError(f"{path}: the IDX header declares shape {dims} = "
+                                     f"{expected:,} bytes, more than the {limit:,} a data file "
+                                     "may take (hyperlab.data.files.MAX_DATA_BYTES)")
+                body = f.read(expected + 1)
     except FileNotFoundError:
         raise ValueError(f"{path}: file not found") from None
-    except OSError as e:
-        raise ValueError(f"{path}: cannot read the file ({e})") from None
-    if raw[:2] != b"\x1f\x8b":
-        return raw
-    try:
-        return gzip.decompress(raw)
-    except (OSError, EOFError, zlib.error) as e:
+    except (EOFError, zlib.error, gzip.BadGzipFile) as e:
         raise ValueError(
             f"{path}: corrupt or truncated gzip data ({e}); delete the file and download it again"
         ) from None
+    except OSError as e:
+        raise ValueError(f"{path}: cannot read the file ({e})") from None
+    if len(body) < expected:
+        raise ValueError(
+            f"{path}: truncated IDX file: the header declares shape {dims} = {expected} bytes "
+            f"of data but only {len(body)} follow; download or copy the file again"
+        )
+    if len(body) > expected:
+        raise ValueError(
+            f"{path}: IDX size mismatch: the header declares shape {dims} = {expected} bytes "
+            "of data but more follow"
+        )
+    return dims, body
 
 
-@lru_cache(maxsize=16)
-def _read_idx_cached(path: str, mtime_ns: int, size: int, magic: int | None) -> np.ndarray:
-    p = Path(path)
-    data = _file_bytes(p)
-    if len(data) < 4:
-        raise ValueError(f"{p}: truncated IDX file ({len(data)} bytes; the header alone is 4+)")
-    found = int.from_bytes(data[:4], "big")
+def _idx_magic(path: Path, first: bytes, magic: int | None) -> int:
+    """The magic number in ``first`` (the file's first 4 bytes), checked."""
+    if len(first) < 4:
+        raise ValueError(f"{path}: truncated IDX file ({len(first)} bytes; the header alone is 4+)")
+    found = int.from_bytes(first, "big")
     kind = {_IDX_IMAGES: "images (0x00000803)", _IDX_LABELS: "labels (0x00000801)"}
     if magic is not None and found != magic:
         raise ValueError(
-            f"{p}: wrong magic number 0x{found:08x}; expected 0x{magic:08x} for IDX "
+            f"{path}: wrong magic number 0x{found:08x}; expected 0x{magic:08x} for IDX "
             f"{kind.get(magic, 'data')}. Is this the right file (images vs labels) and not "
             "corrupted?"
         )
     if found >> 8 != 0x08 or not 1 <= (found & 0xFF) <= 4:
         raise ValueError(
-            f"{p}: wrong magic number 0x{found:08x}; expected an IDX file of unsigned bytes "
+            f"{path}: wrong magic number 0x{found:08x}; expected an IDX file of unsigned bytes "
             "(0x0000080N)"
         )
-    ndim = found & 0xFF
-    header = 4 + 4 * ndim
-    if len(data) < header:
-        raise ValueError(
-            f"{p}: truncated IDX header ({len(data)} bytes; {ndim} dimensions need {header})"
-        )
-    dims = tuple(int.from_bytes(data[4 + 4 * i: 8 + 4 * i], "big") for i in range(ndim))
-    expected = int(np.prod(dims, dtype=np.int64))
-    body = len(data) - header
-    if body < expected:
-        raise ValueError(
-            f"{p}: truncated IDX file: the header declares shape {dims} = {expected} bytes "
-            f"of data but only {body} follow; download or copy the file again"
-        )
-    if body > expected:
-        raise ValueError(
-            f"{p}: IDX size mismatch: the header declares shape {dims} = {expected} bytes "
-            f"of data but {body} follow"
-        )
-    return _readonly(np.frombuffer(data, dtype=np.uint8, offset=header).reshape(dims))
+    return found
+
+
+@lru_cache(maxsize=16)
+def _read_idx_cached(path: str, mtime_ns: int, size: int, magic: int | None) -> np.ndarray:
+    dims, body = _idx_bytes(Path(path), magic)
+    return _readonly(np.frombuffer(body, dtype=np.uint8).reshape(dims))
 
 
 def read_idx(path: str | os.PathLike[str], magic: int | None = None) -> np.ndarray:
@@ -266,9 +282,7 @@ def _load_idx_dir(files: dict[str, Path], split: str) -> tuple[np.ndarray, np.nd
 @lru_cache(maxsize=4)
 def _read_keras_npz(path: str, mtime_ns: int, size: int) -> dict[str, np.ndarray]:
     """x_train, y_train (and x_test, y_test when present) of a Keras-style .npz, as uint8."""
-    from hyperlab.data.files import read_npz
-
-    arrays = read_npz(path)
+    arrays = _files.read_npz(path)
     missing = [k for k in ("x_train", "y_train") if k not in arrays]
     if missing:
         raise ValueError(
@@ -333,27 +347,21 @@ def _expected_digests() -> dict[str, str]:
 
 
 def _download_one(url: str, target: Path, digest: str, timeout: float) -> None:
-    """``url`` -> ``target`` via a temporary file in the same directory, renamed only after
-    its SHA-256 equals ``digest``. Network errors propagate as ``OSError``."""
-    target.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp_name = tempfile.mkstemp(prefix=f".{target.name}.", suffix=".part", dir=target.parent)
-    tmp = Path(tmp_name)
-    try:
-        h = hashlib.sha256()
-        with os.fdopen(fd, "wb") as out, urllib.request.urlopen(url, timeout=timeout) as resp:
-            while chunk := resp.read(1 << 20):
-                h.update(chunk)
-                out.write(chunk)
-        actual = h.hexdigest()
-        if actual != digest.lower():
-            raise ValueError(
-                f"{url}: SHA-256 mismatch (expected {digest}, got {actual}); the download was "
-                f"discarded and {target} was not written. Retry later, use another mirror "
-                f"(${ENV_URL}) or give a local copy with path=... / ${ENV_PATH}"
-            )
-        os.replace(tmp, target)
-    finally:
-        tmp.unlink(missing_ok=True)
+    """``url`` -> ``target``, written (atomically) only once its SHA-256 equals ``digest``;
+    at most :data:`MAX_DOWNLOAD_BYTES` are read. Network errors propagate as ``OSError``."""
+    with urllib.request.urlopen(url, timeout=timeout) as resp:
+        data = resp.read(MAX_DOWNLOAD_BYTES + 1)
+    actual = hashlib.sha256(data).hexdigest()
+    if len(data) > MAX_DOWNLOAD_BYTES or actual != digest.lower():
+        problem = (f"more than {MAX_DOWNLOAD_BYTES:,} bytes" if len(data) > MAX_DOWNLOAD_BYTES
+                   else f"SHA-256 mismatch (expected {digest}, got {actual})")
+        raise ValueError(
+            f"{url}: {problem}; the download was discarded and {target} was not written. Retry "
+            f"later, use another mirror (${ENV_URL}) or give a local copy with path=... / "
+            f"${ENV_PATH}"
+        )
+    with atomic_write(target, "download", fix=f"point ${ENV_DATA_DIR} at another folder") as out:
+        out.write(data)
 
 
 def download_fashion_mnist(

@@ -17,11 +17,15 @@ compile settings (a learning-rate schedule included), the optimizer state (slots
 count, the current learning rate) and the model's seed generator, so that training on after
 a reload, seeded or not, matches training on without the save, bit for bit.
 
-Loading executes and imports nothing from the file: arrays are read with
-``allow_pickle=False`` and layer, optimizer, schedule, initializer and regularizer classes are
-looked up by name in the engine's fixed registries. Files are written atomically (a temporary
-file in the same directory, fsync, ``os.replace``), so a crash never leaves half a file under
-the target name.
+Loading executes and imports nothing from the file: object (pickled) arrays are refused, and
+layer, optimizer, schedule, initializer and regularizer classes are looked up by name in the
+engine's fixed registries. Nor can a crafted file exhaust memory: before any array data is
+read or any weight is built, every member's size in the zip directory must match its
+``.npy`` header, the JSON document must be under :data:`MAX_DOC_BYTES`, every array's shape
+must be the one the architecture declares (worked out without allocating anything), and
+all arrays together must hold at most :data:`MAX_VALUES` values. Files are written
+atomically (a temporary file in the same directory, fsync, ``os.replace``), so a crash or
+a full disk never leaves half a file under the target name.
 
 Integrity: ``sha256`` is the SHA-256 of the JSON document (without the ``sha256`` entry,
 canonically re-encoded) and of every array member's bytes. A mismatch on load means the file
@@ -34,22 +38,29 @@ import hashlib
 import io
 import json
 import os
-import tempfile
 import zipfile
+import zlib
 from typing import Any
 
 import jax
 import jax.numpy as jnp
 import numpy as np
 
+from hyperlab._fileio import NpyHeader, atomic_write, npy_header, read_npy
 from hyperlab.engine import layers as layers_mod
 from hyperlab.engine import optimizers as optimizers_mod
 from hyperlab.engine import schedules as schedules_mod
 
-__all__ = ["save_model", "load_model", "FORMAT", "FORMAT_VERSION"]
+__all__ = ["save_model", "load_model", "FORMAT", "FORMAT_VERSION", "MAX_VALUES",
+           "MAX_DOC_BYTES"]
 
 FORMAT = "hyperlab.model"
 FORMAT_VERSION = 1
+#: The most values (weights, layer state and optimizer state together) a model file may
+#: hold: 2**30, 4 GiB of float32.
+MAX_VALUES = 1 << 30
+#: The largest JSON document a model file may hold (a 1000-layer model needs about 1 MiB).
+MAX_DOC_BYTES = 16 << 20
 _DOC = "__hyperlab__.json"
 _OPTIMIZERS: dict[str, type[optimizers_mod.Optimizer]] = {
     cls.__name__: cls for cls in optimizers_mod._OPTIMIZERS.values()}
@@ -196,44 +207,11 @@ def _digest(doc: dict[str, Any], members: dict[str, bytes]) -> str:
 
 
 def _write_atomically(path: str, doc: dict[str, Any], members: dict[str, bytes]) -> None:
-    folder = os.path.dirname(os.path.abspath(path))
-    fd, tmp = tempfile.mkstemp(dir=folder, prefix=f".{os.path.basename(path)}.", suffix=".tmp")
-    try:
-        with os.fdopen(fd, "wb") as f:
-            with zipfile.ZipFile(f, "w", compression=zipfile.ZIP_STORED, allowZip64=True) as z:
-                z.writestr(_DOC, json.dumps(doc, indent=1).encode())
-                for name, data in members.items():
-                    z.writestr(name, data)
-            f.flush()
-            os.fsync(f.fileno())
-        os.chmod(tmp, _file_mode(path))
-        os.replace(tmp, path)
-    except BaseException:
-        try:
-            os.unlink(tmp)
-        except OSError:
-            pass
-        raise
-    try:  # make the rename itself durable (best effort)
-        dir_fd = os.open(folder, os.O_RDONLY)
-    except OSError:
-        return
-    try:
-        os.fsync(dir_fd)
-    except OSError:
-        pass
-    finally:
-        os.close(dir_fd)
-
-
-def _file_mode(path: str) -> int:
-    """The replaced file's mode, else what ``open`` would give a new file (0o666 - umask)."""
-    try:
-        return os.stat(path).st_mode & 0o777
-    except OSError:
-        umask = os.umask(0)
-        os.umask(umask)
-        return 0o666 & ~umask
+    with atomic_write(path, "model file", fix="save it elsewhere") as f:
+        with zipfile.ZipFile(f, "w", compression=zipfile.ZIP_STORED, allowZip64=True) as z:
+            z.writestr(_DOC, json.dumps(doc, indent=1).encode())
+            for name, data in members.items():
+                z.writestr(name, data)
 
 
 # ----------------------------------------------------------------------------------- load
@@ -257,42 +235,74 @@ def _load(path: str):
         raise _FileError("not a file")
     try:
         with zipfile.ZipFile(path) as z:
-            names = set(z.namelist())
-            if _DOC not in names:
+            infos = {info.filename: info for info in z.infolist()}
+            if len(infos) != len(z.infolist()):
+                raise _FileError("a member name appears twice in the zip directory")
+            if _DOC not in infos:
                 raise _FileError(f"not a hyperlab model file (no {_DOC} member)")
-            doc = _parse_doc(z.read(_DOC))
+            doc = _parse_doc(_read_doc(z, infos[_DOC]))
             members = _referenced_members(doc)
-            missing = sorted(set(members) - names)
+            missing = sorted(set(members) - set(infos))
             if missing:
                 raise _FileError(f"arrays missing from the file: {', '.join(missing[:5])}"
                                  + (" ..." if len(missing) > 5 else ""))
-            raw = {name: z.read(name) for name in sorted(names - {_DOC})}
+            extra = sorted(set(infos) - set(members) - {_DOC})
+            if extra:
+                raise _FileError(f"unexpected members {', '.join(extra[:5])}"
+                                 + (" ..." if len(extra) > 5 else ""))
+            try:
+                headers = {name: npy_header(z, infos[name]) for name in members}
+            except ValueError as err:
+                raise _FileError(str(err)) from None
+            fill = _invalid_as_file_error(_architecture, doc, headers)
+            total = sum(h.count for h in headers.values())
+            if total > MAX_VALUES:
+                raise _FileError(f"its arrays declare {total:,} values, more than a model file may "
+                                 f"hold ({MAX_VALUES:,})")
+            raw, arrays = {}, {}
+            for name in members:
+                try:
+                    raw[name], arrays[name] = read_npy(z, headers[name])
+                except ValueError as err:
+                    raise _FileError(str(err)) from None
     except zipfile.BadZipFile as err:
         raise _FileError(f"not a hyperlab model file, or truncated or corrupted ({err})") from None
-    except (OSError, EOFError, zipfile.LargeZipFile, NotImplementedError, RuntimeError) as err:
+    except (OSError, EOFError, zlib.error, zipfile.LargeZipFile, NotImplementedError,
+            RuntimeError) as err:
         raise _FileError(f"unreadable, truncated or corrupted ({type(err).__name__}: {err})") from None
     if doc.get("sha256") != _digest(doc, raw):
         raise _FileError("checksum mismatch: the file was corrupted or modified after it was "
                          "saved")
-    arrays = {}
-    for name in members:
-        try:
-            arrays[name] = np.lib.format.read_array(io.BytesIO(raw[name]), allow_pickle=False)
-        except (ValueError, OSError, EOFError) as err:
-            raise _FileError(f"array {name!r} is unreadable: {err}") from None
+    return _invalid_as_file_error(fill, arrays)
+
+
+def _invalid_as_file_error(fn, *args):
+    """``fn(*args)``, an error of the model description in it raised as one _FileError."""
     try:
-        return _rebuild(doc, arrays)
+        return fn(*args)
     except _FileError:
         raise
-    except (ValueError, TypeError, KeyError, AttributeError, IndexError) as err:
+    except (ValueError, TypeError, KeyError, AttributeError, IndexError, OverflowError) as err:
         raise _FileError(f"invalid model description: {type(err).__name__}: {err}") from None
+
+
+def _read_doc(z: zipfile.ZipFile, info: zipfile.ZipInfo) -> bytes:
+    if info.file_size > MAX_DOC_BYTES:
+        raise _FileError(f"its {_DOC} declares {info.file_size:,} bytes, more than a model "
+                         f"file's document may hold ({MAX_DOC_BYTES:,})")
+    with z.open(info) as f:
+        data = f.read(info.file_size + 1)
+    if len(data) != info.file_size:
+        raise _FileError(f"its {_DOC} holds a different size than the zip directory says")
+    return data
 
 
 def _parse_doc(data: bytes) -> dict[str, Any]:
     try:
         doc = json.loads(data.decode("utf-8"))
-    except (UnicodeDecodeError, json.JSONDecodeError) as err:
-        raise _FileError(f"its {_DOC} does not parse as JSON ({err})") from None
+    except (ValueError, RecursionError) as err:  # not UTF-8, not JSON, too deep, huge ints
+        reason = str(err).split(";")[0]  # without Python's advice to raise its int limit
+        raise _FileError(f"its {_DOC} does not parse as JSON ({reason})") from None
     if not isinstance(doc, dict) or doc.get("format") != FORMAT:
         raise _FileError(f"not a hyperlab model file (format {_get(doc, 'format')!r}, "
                          f"expected {FORMAT!r})")
@@ -335,7 +345,11 @@ def _referenced_members(doc: dict[str, Any]) -> list[str]:
     return out
 
 
-def _rebuild(doc: dict[str, Any], arrays: dict[str, np.ndarray]):
+def _architecture(doc: dict[str, Any], headers: dict[str, NpyHeader]):
+    """Set up the model the file describes, compiled but without weights, and check every
+    array's header against the shape the architecture declares for it (worked out
+    abstractly, allocating nothing). Returns the function that fills in the weights and
+    states from the arrays and returns the model."""
     from hyperlab.engine.model import Sequential
 
     spec = doc["model"]
@@ -356,53 +370,81 @@ def _rebuild(doc: dict[str, Any], arrays: dict[str, np.ndarray]):
             layer = layers_mod.deserialize(entry)
         except ValueError as err:
             raise _FileError(f"layer {i}: {err}") from None
-        model.layers.append(layer)  # built below, once, with the saved input shape
+        model.layers.append(layer)  # its weights are built in fill(), once the arrays are read
     input_shape = spec.get("input_shape")
     if input_shape is not None:
         if (not isinstance(input_shape, list) or not input_shape
                 or any(isinstance(d, bool) or not isinstance(d, int) or d < 1 for d in input_shape)):
             raise _FileError(f"invalid input_shape {input_shape!r}")
-        if not model.layers:
-            model.input_shape = tuple(input_shape)
-        else:
-            model.build(tuple(input_shape))
-    if (doc["weights"] is None) != (not model.built):
+        input_shape = tuple(input_shape)
+    builds = input_shape is not None and bool(model.layers)
+    if (doc["weights"] is None) == builds:
         raise _FileError("the weights do not match the architecture (built model without "
                          "weights, or weights without an input shape)")
-    if model.built:
-        _restore_weights(model, doc["weights"], arrays)
+    if builds:
+        shape = input_shape
+        for layer in model.layers:
+            shape = layer.build(shape)
+        params, state = jax.eval_shape(model.init_weights,
+                                       jax.ShapeDtypeStruct((2,), jnp.uint32))
+        _check_weights(model, doc["weights"], {"params": params, "state": state}, headers)
+    elif input_shape is not None:
+        model.input_shape = input_shape
     if doc["compile"] is not None:
         _restore_compile(model, doc["compile"])
-    if doc["optimizer_state"] is not None:
-        if model.optimizer is None or not model.built:
+    entries = doc["optimizer_state"]
+    if entries is not None:
+        if model.optimizer is None or not builds:
             raise _FileError("an optimizer state without a compiled, built model")
-        model._opt_state = _restore_optimizer_state(model, doc["optimizer_state"], arrays)
-    model._seeds = _restore_generator(doc["seed_generator"])
-    return model
+        template = jax.eval_shape(_abstract_init(model.optimizer), model.trainable_view(params))
+        treedef, leaf_members = _check_optimizer_state(template, entries, headers)
+
+    def fill(arrays: dict[str, np.ndarray]):
+        if builds:
+            model.build(input_shape)
+            for kind in ("params", "state"):
+                setattr(model, kind, [{key: jnp.asarray(arrays[member])
+                                       for key, member in members.items()}
+                                      for members in doc["weights"][kind]])
+        if entries is not None:
+            model._opt_state = jax.tree_util.tree_unflatten(
+                treedef, [jnp.asarray(arrays[member]) for member in leaf_members])
+        model._seeds = _restore_generator(doc["seed_generator"])
+        return model
+
+    return fill
 
 
-def _restore_weights(model, weights: dict[str, Any], arrays: dict[str, np.ndarray]) -> None:
-    for kind in ("params", "state"):
-        current = getattr(model, kind)
+def _abstract_init(optimizer):
+    """``optimizer.init`` for ``jax.eval_shape``: the hyperparameters it computes from
+    Python numbers stay concrete, the parameters abstract."""
+    def init(params):
+        with jax.ensure_compile_time_eval():
+            return optimizer.init(params)
+    return init
+
+
+def _check_shape(what: str, header: NpyHeader, want: Any, needs: str) -> None:
+    if header.shape != tuple(want.shape) or header.dtype != want.dtype:
+        raise _FileError(f"{what} has shape {header.shape} ({header.dtype}) in the file, "
+                         f"{needs} {tuple(want.shape)} ({np.dtype(want.dtype)})")
+
+
+def _check_weights(model, weights: dict[str, Any], templates: dict[str, list[dict]],
+                   headers: dict[str, NpyHeader]) -> None:
+    for kind, current in templates.items():
         saved = weights[kind]
         if len(saved) != len(current):
             raise _FileError(f"{len(saved)} layers of {kind} in the file, the architecture has "
                              f"{len(current)}")
-        restored = []
-        for layer, template, members in zip(model.layers, current, saved):
+        for i, (layer, template, members) in enumerate(zip(model.layers, current, saved)):
+            label = layer.name or f"layer {i}"
             if set(members) != set(template):
-                raise _FileError(f"layer {layer.name!r} has {kind} {sorted(template)}, the file "
+                raise _FileError(f"layer {label!r} has {kind} {sorted(template)}, the file "
                                  f"has {sorted(members)}")
-            tree = {}
             for key, member in members.items():
-                value, want = arrays[member], template[key]
-                if value.shape != tuple(want.shape) or value.dtype != want.dtype:
-                    raise _FileError(f"{layer.name}/{key} has shape {value.shape} ({value.dtype}) "
-                                     f"in the file, the architecture needs {tuple(want.shape)} "
-                                     f"({want.dtype})")
-                tree[key] = jnp.asarray(value)
-            restored.append(tree)
-        setattr(model, kind, restored)
+                _check_shape(f"{label}/{key}", headers[member], template[key],
+                             "the architecture needs")
 
 
 def _restore_compile(model, spec: dict[str, Any]) -> None:
@@ -443,26 +485,20 @@ def _restore_compile(model, spec: dict[str, Any]) -> None:
     model.metrics_names = list(names)
 
 
-def _restore_optimizer_state(model, entries: list[dict], arrays: dict[str, np.ndarray]):
-    """The optimizer's state tree (as ``optimizer.init`` lays it out) filled from the file."""
-    view = getattr(model, "trainable_view", None)  # frozen layers have no optimizer slots
-    template = model.optimizer.init(view(model.params) if view else model.params)
+def _check_optimizer_state(template: Any, entries: list[dict],
+                           headers: dict[str, NpyHeader]) -> tuple[Any, list[str]]:
+    """The tree structure of the optimizer's state (as ``optimizer.init`` lays it out, given
+    abstractly as ``template``) and the members of its leaves, once the entries fit it."""
     leaves, treedef = jax.tree_util.tree_flatten_with_path(template)
-    saved = {e["path"]: arrays[e["member"]] for e in entries}
+    saved = {e["path"]: e["member"] for e in entries}
     wanted = [jax.tree_util.keystr(p) for p, _ in leaves]
     if set(saved) != set(wanted) or len(saved) != len(entries):
         extra, lacking = sorted(set(saved) - set(wanted)), sorted(set(wanted) - set(saved))
         raise _FileError("the optimizer state does not fit the optimizer and weights "
                          f"(unexpected: {extra[:3]}, missing: {lacking[:3]})")
-    out = []
-    for (key_path, leaf), key in zip(leaves, wanted):
-        value = saved[key]
-        if value.shape != tuple(np.shape(leaf)) or value.dtype != np.asarray(leaf).dtype:
-            raise _FileError(f"optimizer state {key} has shape {value.shape} ({value.dtype}) in "
-                             f"the file, the optimizer needs {tuple(np.shape(leaf))} "
-                             f"({np.asarray(leaf).dtype})")
-        out.append(jnp.asarray(value))
-    return jax.tree_util.tree_unflatten(treedef, out)
+    for (_, leaf), key in zip(leaves, wanted):
+        _check_shape(f"optimizer state {key}", headers[saved[key]], leaf, "the optimizer needs")
+    return treedef, [saved[key] for key in wanted]
 
 
 def _restore_generator(state: dict[str, Any]) -> np.random.Generator:

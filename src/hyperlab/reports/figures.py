@@ -33,6 +33,7 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
+from hyperlab._fileio import OutputError, atomic_write, output_folder
 from hyperlab.reports.summary import final_values
 from hyperlab.studies.results import StudyResults, ValueResult
 
@@ -300,19 +301,11 @@ LAYOUTS: dict[str, Callable[[StudyResults], Figure]] = {
 # --------------------------------------------------------------------------- render
 
 def _writable_dir(out_dir: Path) -> Path:
-    out_dir = Path(out_dir)
-    if out_dir.exists() and not out_dir.is_dir():
-        raise NotADirectoryError(f"figure directory {out_dir} exists and is not a directory")
-    try:
-        out_dir.mkdir(parents=True, exist_ok=True)
-    except OSError as exc:
-        raise type(exc)(exc.errno, f"cannot create figure directory {out_dir}: {exc.strerror or exc}",
-                        str(out_dir)) from exc
-    if not out_dir.is_dir():
-        raise NotADirectoryError(f"figure directory {out_dir} is not a directory")
-    if not os.access(out_dir, os.W_OK | os.X_OK):
-        raise PermissionError(f"figure directory {out_dir} is not writable")
-    return out_dir
+    out = output_folder(out_dir, "figures")
+    if not os.access(out, os.W_OK | os.X_OK):
+        raise OutputError(f"cannot write figures to {out}: the folder is not writable; write "
+                          "elsewhere (--out DIR)")
+    return out
 
 
 def _safe_name(name: str) -> str:
@@ -324,8 +317,10 @@ def render(results: StudyResults, out_dir: str | Path, *, dpi: int = DPI,
            formats: tuple[str, ...] = ("png", "svg")) -> list[Path]:
     """Draw every layout in ``results.figures`` and save ``<study>-<layout>.<fmt>``.
 
-    Returns the written paths (layout order, then format order). Raises ValueError for an
-    unknown layout and OSError (naming the path) when ``out_dir`` cannot be written.
+    Returns the written paths (layout order, then format order). Each file is replaced
+    atomically, so a failure never leaves a truncated figure. Raises ValueError for an
+    unknown layout and :class:`~hyperlab._fileio.OutputError` (an OSError and a ValueError,
+    naming the path) when ``out_dir`` or a figure cannot be written.
     """
     unknown = [name for name in results.figures if name not in LAYOUTS]
     if unknown:
@@ -340,11 +335,8 @@ def render(results: StudyResults, out_dir: str | Path, *, dpi: int = DPI,
         try:
             for fmt in formats:
                 path = out / f"{stem}-{name}.{fmt}"
-                try:
-                    fig.savefig(path, dpi=dpi, format=fmt)
-                except OSError as exc:
-                    raise OSError(exc.errno, f"cannot write figure {path}: {exc.strerror or exc}",
-                                  str(path)) from exc
+                with atomic_write(path, "figure") as fh:
+                    fig.savefig(fh, dpi=dpi, format=fmt)
                 paths.append(path)
         finally:
             plt.close(fig)

@@ -25,13 +25,13 @@ import io
 import json
 import math
 import os
-import tempfile
 from collections.abc import Iterable
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
+from hyperlab._fileio import write_text
 from hyperlab.reports import figures as _figures
 from hyperlab.reports import summary as _summary
 from hyperlab.studies.results import StudyResults, ValueResult
@@ -60,9 +60,9 @@ def _e(value: Any) -> str:
 
 
 # --------------------------------------------------------------------------- output path
-def _reserve(path: Path) -> tuple[Path, int, str]:
-    """Check that ``path`` can be written and open a temporary file beside it (for an
-    atomic replace). Raises ReportPathError naming the path, before anything is drawn."""
+def _check_target(path: Path) -> Path:
+    """``path``, once its folder exists (created if needed) and is writable. Raises
+    ReportPathError naming the path, before anything is drawn."""
     if path.is_dir():
         raise ReportPathError(f"report path {path} is a directory; give a file name, "
                               f"e.g. {path / REPORT_NAME}")
@@ -76,29 +76,12 @@ def _reserve(path: Path) -> tuple[Path, int, str]:
     except OSError as err:
         raise ReportPathError(f"cannot write the report to {path}: cannot create folder "
                               f"{parent} ({err.strerror or err})") from None
-    if not parent.is_dir():
-        raise ReportPathError(f"cannot write the report to {path}: {parent} is not a folder")
-    try:
-        fd, tmp = tempfile.mkstemp(dir=parent, prefix=f".{path.name}.", suffix=".tmp")
-    except OSError as err:
+    if not os.access(parent, os.W_OK | os.X_OK):
         raise ReportPathError(f"cannot write the report to {path}: folder {parent} is not "
-                              f"writable ({err.strerror or err})") from None
-    return path, fd, tmp
+                              "writable")
+    return path
 
 
-def _commit(fh: Any, tmp: str, path: Path, text: str) -> None:
-    try:
-        fh.write(text)
-        fh.flush()
-        os.fsync(fh.fileno())
-        fh.close()
-        os.chmod(tmp, 0o644)  # mkstemp's 0600 is not what a shared report should have
-        os.replace(tmp, path)
-    except OSError as err:
-        raise ReportPathError(f"cannot write the report to {path}: {err.strerror or err}") from None
-
-
-# --------------------------------------------------------------------------- figures
 def _png(fig: Figure, dpi: int) -> str:
     buf = io.BytesIO()
     fig.savefig(buf, format="png", dpi=dpi, metadata={"Software": None},
@@ -592,20 +575,12 @@ def write_report(results: StudyResults, path: str | os.PathLike[str], *,
     question, source, sweep fields and repeats, and the fully resolved base configuration;
     without it the report shows what ``results`` holds. The file is written atomically
     (a temporary file beside it, then ``os.replace``). Raises ValueError when the results
-    hold no runs (suggesting ``hyperlab run``) or when ``path`` cannot be written — the
-    latter before anything is drawn.
+    hold no runs (suggesting ``hyperlab run``), ReportPathError when ``path`` cannot be
+    written there (before anything is drawn), and OutputError (a ValueError) when writing
+    fails, e.g. on a full disk, leaving any previous report as it was.
     """
     if not any(v.runs for v in results.values):
         raise ValueError(f"study {results.name!r} has no stored runs to report; run "
                          f"'hyperlab run {results.name}' first")
-    path, fd, tmp = _reserve(Path(path))
-    fh = os.fdopen(fd, "w", encoding="utf-8", newline="\n")
-    try:
-        text = render_report(results, study=study)
-        _commit(fh, tmp, path, text)
-    except BaseException:
-        fh.close()
-        if os.path.exists(tmp):
-            os.unlink(tmp)
-        raise
-    return path
+    path = _check_target(Path(path))
+    return write_text(path, render_report(results, study=study), "the report")

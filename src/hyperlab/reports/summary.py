@@ -20,6 +20,7 @@ from typing import Any
 
 import numpy as np
 
+from hyperlab._fileio import atomic_write
 from hyperlab.studies.results import RunResult, StudyResults, ValueResult
 
 __all__ = ["COLUMNS", "summarize", "verdict", "format_table", "to_csv", "to_markdown"]
@@ -289,13 +290,13 @@ def format_table(rows: list[dict[str, Any]]) -> str:
 def to_csv(rows: list[dict[str, Any]], path: str | Path) -> Path:
     """Write the rows as CSV (header = :data:`COLUMNS`, one row per value); returns the path.
 
-    Missing numbers are written as ``nan``.
+    Missing numbers are written as ``nan``. The file is replaced atomically: a failed write
+    (a full disk: one :class:`~hyperlab._fileio.OutputError`) leaves the old file as it was.
     """
     path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
     extra = [k for r in rows for k in r if k not in COLUMNS]
     fields = list(COLUMNS) + list(dict.fromkeys(extra))
-    with path.open("w", newline="", encoding="utf-8") as fh:
+    with atomic_write(path, "summary table", text=True) as fh:
         writer = csv.DictWriter(fh, fieldnames=fields, restval="", lineterminator="\n")
         writer.writeheader()
         for r in rows:
