@@ -216,7 +216,7 @@ def test_the_study_folder_is_a_file(capsys, trains, tmp_path):
     (tmp_path / "momentum").write_text("my notes")
     code, _, err = run(capsys, "run", "momentum", "--out", tmp_path, "--no-progress")
     assert code == 2
-    one_line(err, str(tmp_path / "momentum"), "a file is where a folder should be", "--out")
+    one_line(err, str(tmp_path / "momentum"), "is a file, not a folder", "--out")
     assert (tmp_path / "momentum").read_text() == "my notes"
 
 

@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import csv
+import json
 import shutil
 
 import numpy as np
@@ -125,14 +126,22 @@ def test_run_writes_table_csv_markdown_and_figures_then_show_and_plot(capsys, tm
     out_dir = tmp_path / "out"
     code, out, err = run(capsys, "run", str(study_file), "--out", str(out_dir), "--no-progress")
     assert code == 0, err
-    assert "Momentum = " in out and "gives the best validation accuracy" in out
+    assert "Momentum = " in out and "gives the best final validation accuracy" in out
     folder = out_dir / "tiny"
     with open(folder / "summary.csv") as f:
         rows = list(csv.DictReader(f))
     assert [r["value"] for r in rows] == ["0.0", "0.9"] and all(r["n"] == "2" for r in rows)
     assert {"value", "n", "val_accuracy_mean", "val_accuracy_sd", "accuracy_mean",
             "val_loss_mean"} <= set(rows[0])
-    assert (folder / "summary.md").read_text().startswith("|")
+    page = (folder / "summary.md").read_text()
+    assert page.startswith("# tiny: tiny momentum sweep") and "**Answer.** Momentum = " in page
+    assert "\n| value |" in page and "[tiny-panels.png](tiny-panels.png)" in page
+    verdict = json.loads((folder / "verdict.json").read_text())
+    assert verdict["study"] == "tiny" and verdict["answer"] in page and verdict["paired"]
+    assert [v["label"] for v in verdict["values"]] == ["0.0", "0.9"]
+    assert {v["verdict"] for v in verdict["values"]} <= {"best", "worse", "better",
+                                                           "no difference detected"}
+    assert all(v["estimate"]["n"] == 2 for v in verdict["values"])
     for layout in ("panels", "overlay"):
         assert (folder / f"tiny-{layout}.png").stat().st_size > 1000
         assert (folder / f"tiny-{layout}.svg").stat().st_size > 1000

@@ -176,52 +176,49 @@ SEPARATED = {
 }
 
 
-def test_verdict_best_ci_and_indistinguishable_set():
+def test_verdict_best_ci_and_the_values_worse_than_it():
     res = finals_study(SEPARATED)
     v = verdict(res, summarize(res))
-    assert v["best"] == "32" and v["n"] == 5 and v["comparable"]
+    assert v["best"] == "32" and v["n"] == 5
     a = np.array(SEPARATED["32"])
     lo, hi = stats.t.interval(0.95, len(a) - 1, loc=a.mean(), scale=stats.sem(a))
     assert v["mean"] == pytest.approx(a.mean())
     assert (v["ci_low"], v["ci_high"]) == pytest.approx((lo, hi))
     assert v["ci_half_width"] == pytest.approx((hi - lo) / 2)
-    for label in ("16", "64"):
-        expected = stats.ttest_ind(a, SEPARATED[label], equal_var=False).pvalue
-        assert v["p_values"][label] == pytest.approx(expected)
-    assert v["p_values"]["16"] >= 0.05 > v["p_values"]["64"]
-    assert v["indistinguishable"] == ["16"]
-    assert v["text"] == ("Batch Size = 32 gives the best validation accuracy (90.8% ± 1.0%, 95% CI, "
-                         "n=5); 16 is statistically indistinguishable from it "
-                         "(Welch's t-test, p ≥ 0.05).")
+    # every pair of values, paired by seed, Holm-corrected together
+    pairs = [("16", "32"), ("16", "64"), ("32", "64")]
+    raw = [stats.ttest_rel(SEPARATED[x], SEPARATED[y]).pvalue for x, y in pairs]
+    order = np.argsort(raw)
+    holm = np.maximum.accumulate([min(1.0, (3 - i) * raw[j]) for i, j in enumerate(order)])
+    adjusted = dict(zip([pairs[j] for j in order], holm))
+    assert v["p_adjusted"]["16"] == pytest.approx(adjusted[("16", "32")])
+    assert v["p_adjusted"]["64"] == pytest.approx(adjusted[("32", "64")])
+    assert v["worse"] == ["64"] and v["no_difference_detected"] == ["16"]
+    assert v["verdicts"] == {"16": "no difference detected", "32": "best", "64": "worse"}
+    assert v["seeds_needed"]["16"] >= 2 and v["unstable"] == []
+    assert v["text"].startswith("Batch Size = 32 gives the best final validation accuracy")
+    assert "no difference detected between Batch Size = 32 and Batch Size = 16 at n = 5" in v["text"]
+    assert "indistinguishable" not in v["text"]
 
 
-def test_verdict_sentence_lists_several_values():
-    res = finals_study({**SEPARATED, "64": [0.90, 0.905, 0.91, 0.89, 0.92]})
+def test_verdict_does_not_call_an_undetected_difference_no_difference():
+    res = finals_study({"a": [0.9, 0.91, 0.92], "b": [0.5, 0.7, 0.95]})
     v = verdict(res)
-    assert v["indistinguishable"] == ["16", "64"]
-    assert v["text"].endswith("; 16 and 64 are statistically indistinguishable from it "
-                              "(Welch's t-test, p ≥ 0.05).")
+    assert v["best"] == "a" and v["worse"] == [] and v["no_difference_detected"] == ["b"]
+    assert "no difference detected" in v["text"] and "seeds" in v["text"]
+    assert "indistinguishable" not in v["text"] and "same" not in v["text"]
 
 
-def test_verdict_nothing_indistinguishable():
-    res = finals_study({"a": [0.9, 0.91, 0.92], "b": [0.5, 0.52, 0.51]})
+def test_verdict_says_when_seeds_split_into_outcomes():
+    res = finals_study({"0.01": [0.84, 0.85, 0.86], "1.0": [0.5, 0.7, 0.82]})
     v = verdict(res)
-    assert v["best"] == "a" and v["indistinguishable"] == []
-    assert "significantly worse" in v["text"]
+    assert v["unstable"] == ["1.0"] and "unstable" in v["text"]
 
 
-def test_verdict_with_one_repeat_refuses_to_compare():
+def test_verdict_with_one_repeat_tests_nothing():
     res = finals_study({"16": [0.8], "32": [0.9], "64": [0.85]})
     v = verdict(res)
-    assert v["best"] == "32" and v["n"] == 1
-    assert not v["comparable"] and v["p_values"] == {} and v["indistinguishable"] == []
+    assert v["best"] == "32" and v["n"] == 1 and v["worse"] == []
     assert math.isnan(v["ci_low"]) and math.isnan(v["ci_half_width"])
-    assert v["text"] == ("Batch Size = 32 gives the best validation accuracy (90.0%, n=1); "
-                         "no statistical comparison is possible (repeats < 2).")
-
-
-def test_verdict_marks_values_with_too_few_repeats():
-    res = finals_study({"a": [0.9, 0.91, 0.92], "b": [0.91, 0.9, 0.89], "c": [0.5]})
-    v = verdict(res)
-    assert v["best"] == "a" and v["indistinguishable"] == ["b"]
-    assert v["not_comparable"] == ["c"] and "c could not be compared (repeats < 2)" in v["text"]
+    assert all(math.isnan(p) for p in v["p_adjusted"].values())
+    assert "worse" not in v["text"] and "indistinguishable" not in v["text"]

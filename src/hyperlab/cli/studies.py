@@ -8,6 +8,7 @@ study's stored runs with the same ``--set`` and ``--repeats`` as ``run``.
 from __future__ import annotations
 
 import argparse
+import json
 import shlex
 import time
 from pathlib import Path
@@ -202,18 +203,23 @@ def _run_command(args: argparse.Namespace) -> str:
     return shlex.join(words)
 
 
-def publish(results: StudyResults, out: Path, figures: bool = True) -> str:
-    """Write summary.csv, summary.md and the figures; return the table and verdict text."""
+def publish(results: StudyResults, out: Path, question: str = "") -> str:
+    """Write summary.csv, verdict.json, the figures and summary.md (heading, ``question``,
+    answer, table, links to the figures), each atomically; return the table and answer."""
+    from hyperlab._fileio import output_folder, write_text
     from hyperlab.reports import figures as figs
     from hyperlab.reports import summary
     rows = summary.summarize(results)
     verdict = summary.verdict(results, rows)
-    folder = out / results.name
-    folder.mkdir(parents=True, exist_ok=True)
+    folder = output_folder(out / results.name, f"the results of study {results.name!r}")
     summary.to_csv(rows, folder / "summary.csv")
-    (folder / "summary.md").write_text(summary.to_markdown(rows, verdict))
-    if figures:
-        figs.render(results, folder)
+    write_text(folder / "verdict.json", json.dumps(
+        {"study": results.name, "question": question, "answer": verdict["text"],
+         **verdict["stats"]}, indent=1) + "\n", "the verdict")
+    drawn = figs.render(results, folder)
+    write_text(folder / "summary.md", summary.to_markdown(
+        rows, verdict, title=f"{results.name}: {results.description}", question=question,
+        figures=[p.name for p in drawn if p.suffix == ".png"]), "the summary page")
     return (f"{results.name}: {results.description}\n{summary.format_table(rows)}\n"
             f"{verdict['text']}\n")
 
@@ -228,9 +234,11 @@ def cmd_studies(args: argparse.Namespace) -> int:
 
 def cmd_run(args: argparse.Namespace) -> int:
     from hyperlab.studies.executors import CohortsFailed, run_study
+    from hyperlab._fileio import output_folder
     study = _study(args)
     executor = _executor(args)
     out = _out_dir(args.out)
+    output_folder(out / study.name, f"the results of study {study.name!r}")  # before training
     try:
         executor.check()          # Ray: reachable, same versions; before the store opens
         with _store(args, out) as store:
@@ -240,7 +248,7 @@ def cmd_run(args: argparse.Namespace) -> int:
         return _failed(err)
     finally:
         executor.close()
-    print(publish(results, out))
+    print(publish(results, out, study.question))
     print(f"written to {out / study.name}/")
     return 0
 
@@ -279,9 +287,9 @@ def cmd_plot(args: argparse.Namespace) -> int:
     return 0
 
 
-def _timed_publish(results: StudyResults, out: Path) -> tuple[str, float]:
+def _timed_publish(results: StudyResults, out: Path, question: str) -> tuple[str, float]:
     start = time.perf_counter()
-    return publish(results, out), time.perf_counter() - start
+    return publish(results, out, question), time.perf_counter() - start
 
 
 def _reproduced(names: list[str]) -> list[str]:
@@ -312,7 +320,8 @@ def cmd_reproduce(args: argparse.Namespace) -> int:
     with ProcessPoolExecutor(max_workers=1, mp_context=multiprocessing.get_context("spawn")) as pool:
         def done(study, results, seconds):
             runs = sum(len(v.runs) for v in results.values)
-            pending.append((study.name, runs, seconds, pool.submit(_timed_publish, results, out)))
+            pending.append((study.name, runs, seconds, pool.submit(_timed_publish, results, out,
+                                                                 study.question)))
 
         try:
             executor.check()

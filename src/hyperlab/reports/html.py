@@ -313,7 +313,7 @@ def _summary_table(results: StudyResults, rows: list[dict[str, Any]],
                    verdict: dict[str, Any]) -> str:
     header = _summary._display_header(rows)
     body, classes = [], []
-    tie = set(map(str, verdict.get("indistinguishable", [])))
+    tie = set(map(str, verdict.get("no_difference_detected", [])))
     for i, row in enumerate(rows):
         cells = _summary._display_cells(row)
         keys = [str(i)] + [_sort_key(row[f]) for f in _SORT_FIELDS[1:]]
@@ -322,8 +322,8 @@ def _summary_table(results: StudyResults, rows: list[dict[str, Any]],
         classes.append("best" if label == str(verdict.get("best")) else
                        "tie" if label in tie else "")
     note = ("Means ± sample sd over each value's runs (final epoch). Click a column header to "
-            "sort. Highlighted: the best value (dark) and the values statistically "
-            "indistinguishable from it (light).")
+            "sort. Highlighted: the best value (dark) and the values where no difference "
+            "from it was detected with these seeds (light).")
     return (f'<p class="note">{_e(note)}</p>'
             + _table(header, body, cls="sortable summary", row_classes=classes))
 
@@ -341,18 +341,28 @@ def _verdict(results: StudyResults, verdict: dict[str, Any]) -> str:
              (f"{conf} confidence interval", ci),
              ("runs (n)", str(verdict["n"])),
              ("test", f"{verdict.get('test', '')}, α = {verdict['alpha']:g}"),
-             ("indistinguishable from the best",
-              ", ".join(map(str, verdict["indistinguishable"])) or "none"),
-             ("not comparable (repeats < 2)",
-              ", ".join(map(str, verdict["not_comparable"])) or "none")]
+             ("worse than the best", ", ".join(map(str, verdict["worse"])) or "none"),
+             ("no difference detected",
+              ", ".join(map(str, verdict["no_difference_detected"])) or "none"),
+             ("unstable (seeds split into outcomes)",
+              ", ".join(map(str, verdict["unstable"])) or "none")]
     parts.append(_kv(pairs))
-    if verdict["p_values"]:
-        rows = [[(str(label), str(i)), (f"{p:.3g}", _sort_key(p)),
-                 ("indistinguishable" if p >= verdict["alpha"] else "worse", "")]
-                for i, (label, p) in enumerate(verdict["p_values"].items())]
-        parts.append(_table([results.axis, "p (vs best)", "at α"], rows,
-                            cls="sortable pvalues"))
+    if verdict["p_adjusted"]:
+        rows = [[(str(label), str(i)), (_fmt_p(p), _sort_key(p)),
+                 (verdict["verdicts"][label], ""),
+                 (_fmt_seeds(verdict["seeds_needed"].get(label)), "")]
+                for i, (label, p) in enumerate(verdict["p_adjusted"].items())]
+        parts.append(_table([results.axis, "p (vs best, Holm)", "verdict",
+                             "seeds to detect 1 point"], rows, cls="sortable pvalues"))
     return "\n".join(parts)
+
+
+def _fmt_p(p: float | None) -> str:
+    return "—" if p is None or not np.isfinite(p) else f"{p:.3g}"
+
+
+def _fmt_seeds(n: int | None) -> str:
+    return "—" if n is None else str(n)
 
 
 def _epoch(index: int | None) -> tuple[str, str]:

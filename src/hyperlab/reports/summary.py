@@ -6,8 +6,9 @@ mean and sd instead of turning the whole row into NaN; the ``diverged`` column s
 many runs were affected.
 
 - :func:`summarize` -> rows (list of dicts, one per value, in study order);
-- :func:`verdict` -> the best value, its confidence interval and the values that are
-  statistically indistinguishable from it (Welch's t-test);
+- :func:`verdict` -> the study's answer: the best value with its interval, the values
+  worse than it (paired t-tests, Holm-corrected), those where no difference was detected
+  (with the seeds that would detect one) and those whose seeds split into outcomes;
 - :func:`format_table`, :func:`to_csv`, :func:`to_markdown` -> renderings of the rows.
 """
 from __future__ import annotations
@@ -128,108 +129,54 @@ def summarize(results: StudyResults) -> list[dict[str, Any]]:
 
 # --------------------------------------------------------------------------- verdict
 
-def _join(labels: Sequence[str]) -> str:
-    labels = [str(x) for x in labels]
-    if len(labels) <= 1:
-        return "".join(labels)
-    return ", ".join(labels[:-1]) + " and " + labels[-1]
-
-
-def _pct(x: float) -> str:
-    return f"{100 * x:.1f}%"
-
-
-def _welch_p(a: np.ndarray, b: np.ndarray) -> float:
-    """Two-sided Welch's t-test p-value; NaN if either sample has fewer than two values."""
-    from scipy import stats
-
-    if a.size < 2 or b.size < 2:
-        return math.nan
-    if np.ptp(a) == 0 and np.ptp(b) == 0:     # no spread at all: the t statistic is undefined
-        return 1.0 if a[0] == b[0] else 0.0
-    return float(stats.ttest_ind(a, b, equal_var=False).pvalue)
+MEASURE = "final validation accuracy"
+DETECT = 0.01        # the difference a study's answer says how many seeds would detect
 
 
 def verdict(results: StudyResults, rows: list[dict[str, Any]] | None = None,
             confidence: float = 0.95) -> dict[str, Any]:
-    """The value with the highest mean final validation accuracy, and how sure we are.
+    """The study's answer on the final validation accuracy (:func:`hyperlab.stats.compare_values`).
 
-    Returns a dict with ``best`` (label, or None if no value has data), ``mean``, ``sd``,
-    ``n`` (finite final val accuracies of the best value), ``ci_low``/``ci_high``/
-    ``ci_half_width`` (t distribution at ``confidence``; NaN for n < 2), ``confidence``,
-    ``alpha`` (= 1 - confidence), ``comparable`` (False when the repeats do not allow a
-    test), ``p_values`` ({label: Welch p against the best}), ``indistinguishable``
-    (labels with p >= alpha, in study order), ``not_comparable`` (labels with < 2
-    repeats) and ``text``, one plain-English sentence.
+    Seeds are paired across values: seed s of every value starts from the same initial
+    weights and data order wherever the architecture is the same, so each pair of values is
+    compared by a paired t-test on the seeds both have, and the p-values of all pairs are
+    Holm-corrected together. Returns a dict with ``best`` (label or None), ``mean``,
+    ``ci_low``/``ci_high``/``ci_half_width`` (t interval at ``confidence``; NaN for n < 2),
+    ``n``, ``confidence``, ``alpha``, ``test``, per label ``verdicts`` ("best", "worse",
+    "better", "no difference detected") and ``p_adjusted`` (against the best), the labels
+    found ``worse``, with ``no_difference_detected`` and ``unstable`` (seeds split into
+    separate outcomes), ``seeds_needed`` (per label: seeds that would detect a 1-point
+    difference from the best), ``text`` (the answer in one sentence) and ``stats`` (the
+    whole comparison as JSON-ready data, written to ``verdict.json``).
     """
-    from scipy import stats
+    from hyperlab import stats
 
-    rows = summarize(results) if rows is None else rows
     alpha = 1.0 - confidence
-    axis = results.axis
-    samples = {v.label: _finite(final_values(v)) for v in results.values}
-    candidates = [r for r in rows if np.isfinite(r["val_accuracy_mean"])]
+    samples = {v.label: {r.seed: _final(r, "val_accuracy") for r in v.runs}
+               for v in results.values}
+    study = stats.compare_values(samples, level=confidence, alpha=alpha, difference=DETECT,
+                                 measure=MEASURE, name=results.axis, percent=True)
     out: dict[str, Any] = {
-        "best": None, "mean": math.nan, "sd": math.nan, "n": 0,
+        "measure": MEASURE, "best": study.best, "mean": math.nan, "n": 0,
         "ci_low": math.nan, "ci_high": math.nan, "ci_half_width": math.nan,
-        "confidence": confidence, "alpha": alpha, "test": "Welch's t-test",
-        "comparable": False, "p_values": {}, "indistinguishable": [], "not_comparable": [],
+        "confidence": confidence, "alpha": alpha,
+        "test": "paired t-test on shared seeds, Holm-corrected over every pair of values",
+        "verdicts": {v.label: v.verdict for v in study.values},
+        "p_adjusted": {v.label: v.p_adj_to_best for v in study.values if v.label != study.best},
+        "worse": [v.label for v in study.values if v.verdict == "worse"],
+        "no_difference_detected": [v.label for v in study.values if v.label != study.best
+                                   and v.verdict == "no difference detected"],
+        "unstable": [v.label for v in study.values if v.outcomes.unstable],
+        "seeds_needed": {v.label: v.seeds_needed for v in study.values if v.label != study.best},
+        "text": study.answer, "stats": study.to_dict(),
     }
-    if not candidates:
-        out["text"] = f"No {axis} value has a finite final validation accuracy; nothing to compare."
+    if study.best is None:
+        out["text"] = (f"No {results.axis} value has a finite final validation accuracy; "
+                       "nothing to compare.")
         return out
-
-    best_row = max(candidates, key=lambda r: r["val_accuracy_mean"])
-    best = best_row["value"]
-    a = samples.get(best, _finite([best_row["val_accuracy_mean"]]))
-    n = int(a.size)
-    out.update(best=best, mean=float(best_row["val_accuracy_mean"]), n=n)
-    if n >= 2:
-        sd = float(a.std(ddof=1))
-        half = float(stats.t.ppf(0.5 + confidence / 2, n - 1) * sd / math.sqrt(n))
-        out.update(sd=sd, ci_half_width=half, ci_low=out["mean"] - half, ci_high=out["mean"] + half)
-
-    others = [r["value"] for r in rows if r["value"] != best]
-    head = f"{axis} = {best} gives the best validation accuracy"
-    conf = f"{round(100 * confidence):g}%"
-    if n >= 2:
-        head += f" ({_pct(out['mean'])} ± {_pct(out['ci_half_width'])}, {conf} CI, n={n})"
-    else:
-        head += f" ({_pct(out['mean'])}, n={n})"
-
-    if not others:
-        out["text"] = head + f"; it is the only {axis} value in the study."
-        return out
-    if n < 2:
-        out["not_comparable"] = others
-        out["text"] = head + "; no statistical comparison is possible (repeats < 2)."
-        return out
-
-    for label in others:
-        b = samples.get(label, np.empty(0))
-        p = _welch_p(a, b)
-        if math.isnan(p):
-            out["not_comparable"].append(label)
-            continue
-        out["p_values"][label] = p
-        if p >= alpha:
-            out["indistinguishable"].append(label)
-    out["comparable"] = bool(out["p_values"])
-    if not out["comparable"]:
-        out["text"] = head + "; no statistical comparison is possible (repeats < 2)."
-        return out
-
-    a_txt = f"{alpha:g}"
-    same = out["indistinguishable"]
-    if same:
-        verb = "is" if len(same) == 1 else "are"
-        tail = (f"; {_join(same)} {verb} statistically indistinguishable from it "
-                f"(Welch's t-test, p ≥ {a_txt})")
-    else:
-        tail = f"; every other {axis} value is significantly worse (Welch's t-test, p < {a_txt})"
-    if out["not_comparable"]:
-        tail += f"; {_join(out['not_comparable'])} could not be compared (repeats < 2)"
-    out["text"] = head + tail + "."
+    est = study.value(study.best).estimate
+    out.update(mean=est.estimate, n=est.n, ci_low=est.low, ci_high=est.high,
+               ci_half_width=(est.high - est.low) / 2)
     return out
 
 
@@ -304,15 +251,23 @@ def to_csv(rows: list[dict[str, Any]], path: str | Path) -> Path:
     return path
 
 
-def to_markdown(rows: list[dict[str, Any]], verdict: dict[str, Any] | None = None) -> str:
-    """A Markdown table of the rows, followed by the verdict sentence when given."""
+def to_markdown(rows: list[dict[str, Any]], verdict: dict[str, Any] | None = None, *,
+                title: str | None = None, question: str = "",
+                figures: Sequence[str] = ()) -> str:
+    """A Markdown page: the ``title`` heading, the ``question``, the answer (the verdict's
+    sentence), the table of the rows and links to the ``figures`` (file names)."""
     header = _display_header(rows)
     lines = ["| " + " | ".join(header) + " |",
              "|" + "|".join([":---"] + ["---:"] * (len(header) - 1)) + "|"]
     for r in rows:
         cells = [c.replace("|", "\\|") for c in _display_cells(r)]
         lines.append("| " + " | ".join(cells) + " |")
-    text = "\n".join(lines)
+    parts = [f"# {title}"] if title else []
+    if question:
+        parts.append(f"**Question.** {question}")
     if verdict and verdict.get("text"):
-        text += "\n\n**Verdict.** " + verdict["text"]
-    return text + "\n"
+        parts.append("**Answer.** " + verdict["text"])
+    parts.append("\n".join(lines))
+    if figures:
+        parts.append("Figures: " + ", ".join(f"[{name}]({name})" for name in figures))
+    return "\n\n".join(parts) + "\n"

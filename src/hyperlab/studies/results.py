@@ -64,7 +64,8 @@ class StudyResults:
         return summary.summarize(self)
 
     def verdict(self) -> dict[str, Any]:
-        """The best value, its confidence interval and the values indistinguishable from it."""
+        """The answer: the best value, its interval, the values worse than it and those where
+        no difference was detected (see ``hyperlab.reports.summary.verdict``)."""
         from hyperlab.reports import summary
         return summary.verdict(self, self.summary())
 
