@@ -189,13 +189,18 @@ def pyplot():
 
 
 def save_figure(fig, path: Path, dpi: int = 100) -> Path:
-    """``fig.savefig`` with reproducible bytes (no dates, fixed SVG ids), then close it."""
+    """``fig.savefig`` with reproducible bytes (no dates, fixed SVG ids), written atomically
+    (never half a file under ``path``), then close it."""
     import matplotlib
+    from hyperlab._fileio import atomic_write
     suffix = path.suffix.lower()
     meta = {".svg": {"Date": None}, ".pdf": {"CreationDate": None}}.get(suffix, {})
-    with matplotlib.rc_context({"svg.hashsalt": "hyperlab"}):
-        fig.savefig(path, dpi=dpi, metadata=meta)
-    pyplot().close(fig)
+    try:
+        with matplotlib.rc_context({"svg.hashsalt": "hyperlab"}), \
+                atomic_write(path, "figure") as fh:
+            fig.savefig(fh, format=suffix.lstrip(".") or None, dpi=dpi, metadata=meta)
+    finally:
+        pyplot().close(fig)
     return path
 
 
@@ -245,8 +250,10 @@ def write_frames(frames: Iterable[np.ndarray], path: Path, fps: float) -> int:
                                                dither=Image.Dither.NONE)
     images = [Image.fromarray(f).quantize(palette=palette, dither=Image.Dither.NONE)
               for f in frames]
-    images[0].save(path, save_all=True, append_images=images[1:], loop=0,
-                   duration=max(20, int(round(1000 / fps))), optimize=True, disposal=1)
+    from hyperlab._fileio import atomic_write
+    with atomic_write(path, "animation") as fh:
+        images[0].save(fh, format="GIF", save_all=True, append_images=images[1:], loop=0,
+                       duration=max(20, int(round(1000 / fps))), optimize=True, disposal=1)
     return len(images)
 
 
