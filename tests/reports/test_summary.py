@@ -176,6 +176,7 @@ SEPARATED = {
 }
 
 
+@pytest.mark.filterwarnings("ignore:Precision loss occurred:RuntimeWarning")  # scipy, the oracle
 def test_verdict_best_ci_and_the_values_worse_than_it():
     res = finals_study(SEPARATED)
     v = verdict(res, summarize(res))

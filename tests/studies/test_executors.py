@@ -1,23 +1,33 @@
 """The three executors: the same stored results under local, processes and Ray; progress and
-per-study callbacks across workers; bad input refused before anything is trained or stored.
+per-study callbacks across workers; a checkpoint that cannot restore its cohort discarded;
+bad input refused before anything is trained or stored; Ray workers killed from outside
+(by their process title, which names the cohort) retried from the latest checkpoint.
 
 Ray tests share one local Ray session (2 CPUs) for the module and are skipped, with the
 reason, when Ray is not installed (``pip install 'hyperlab[ray]'``)."""
 from __future__ import annotations
 
+import io
+import os
+import re
+import signal
 import socket
 import sys
+import threading
 import time
 import warnings
 
+import numpy as np
 import pytest
 
 from hyperlab.cli.main import main
-from hyperlab.studies.executors import (CohortsFailed, ExecutorError, make_executor,
-                                        run_studies, run_study)
-from hyperlab.studies.store import Store
+from hyperlab.studies import planner
+from hyperlab.studies.executors import (CheckpointError, CohortsFailed, Driver, ExecutorError,
+                                        build_cohort, make_executor, restore, run_studies,
+                                        run_study, snapshot)
+from hyperlab.studies.store import Store, read_npz
 
-from executor_cases import assert_same, histories, make_study, rows
+from executor_cases import assert_same, commands, histories, make_study, rows
 
 try:
     import ray
@@ -31,6 +41,13 @@ def local_results(tmp_path_factory):
     tmp = tmp_path_factory.mktemp("local")
     with Store(tmp / "local.db") as store:
         return run_study(make_study(tmp), store, progress=False)
+
+
+@pytest.fixture(scope="module")
+def long_local_results(tmp_path_factory):
+    tmp = tmp_path_factory.mktemp("long")
+    with Store(tmp / "local.db") as store:
+        return run_study(make_study(tmp, long=True), store, progress=False)
 
 
 @pytest.fixture(scope="module")
@@ -87,6 +104,82 @@ def test_cli_run_with_processes_then_nothing_left_to_train(tmp_path, capsys):
     start = time.perf_counter()
     assert main(argv) == 0                     # everything stored: no worker is started
     assert time.perf_counter() - start < 3 and "momentum" in capsys.readouterr().out.lower()
+
+
+# ---------------------------------------------------------------------------- checkpoints
+def _npz(arrays: dict[str, np.ndarray]) -> bytes:
+    buffer = io.BytesIO()
+    np.savez(buffer, **arrays)
+    return buffer.getvalue()
+
+
+def _edit(blob: bytes, edit) -> bytes:
+    arrays = read_npz(blob)
+    edit(arrays)
+    return _npz(arrays)
+
+
+@pytest.fixture(scope="module")
+def first_cohort(tmp_path_factory):
+    """The small study's first cohort (4 runs) and a snapshot of it after one chunk."""
+    study = make_study(tmp_path_factory.mktemp("cohort"))
+    (group, *_) = planner.cohorts(planner.plan(study)[1])
+    cohort = build_cohort(group)
+    cohort.advance()
+    return group, snapshot(cohort, 1.5)
+
+
+def test_restore_refuses_a_checkpoint_that_does_not_fit_and_leaves_the_cohort_as_built(
+        first_cohort):
+    group, blob = first_cohort
+    fresh = build_cohort(group)
+    assert restore(fresh, blob) == 1.5 and fresh.epochs_done() == [25] * 4
+    bad = {
+        "truncated": (blob[: len(blob) // 2], "not a complete npz archive"),
+        "bytes changed": (blob[:200] + bytes(64) + blob[264:], "not a complete npz archive"),
+        "not npz": (b"\x80\x04\x95 a pickle", "not an npz archive"),
+        "array missing": (_edit(blob, lambda a: a.pop("carry_2_0")), "carry_2_0 is missing"),
+        "other shape": (_edit(blob, lambda a: a.update(carry_0_0=np.zeros((3, 3), "f4"))),
+                        "carry_0_0 is float32[3, 3] where the cohort has int32[]"),
+        "more runs": (_edit(blob, lambda a: a.update(carry_4_0=a["carry_0_0"])),
+                      "another cohort's"),
+        "log shape": (_edit(blob, lambda a: a.update(log_0_ran=a["log_0_ran"][:2])),
+                      "log log_0_ran has shape [2, 25]"),
+        "no time": (_edit(blob, lambda a: a.pop("seconds")), "'seconds') is missing"),
+    }
+    for name, (damaged, message) in bad.items():
+        cohort = build_cohort(group)
+        before = [np.asarray(x) for c in cohort.carries for x in jax_leaves(c)]
+        with pytest.raises(CheckpointError, match=re.escape(message)):
+            restore(cohort, damaged)
+        after = [np.asarray(x) for c in cohort.carries for x in jax_leaves(c)]
+        assert cohort.logs == [] and all(np.array_equal(x, y) for x, y in zip(before, after)), \
+            name
+
+
+def jax_leaves(tree):
+    import jax
+    return jax.tree.leaves(tree)
+
+
+@pytest.mark.parametrize("executor", ["local", "pool"])
+def test_unreadable_checkpoint_is_discarded_and_its_cohort_restarts(tmp_path, executor, capsys,
+                                                                     local_results, first_cohort,
+                                                                     request):
+    group, blob = first_cohort
+    db = tmp_path / "r.db"
+    with Store(db) as store:
+        store.save_checkpoint(planner.cohort_key(group), 25, blob[: len(blob) - 300])
+        results = run_study(make_study(tmp_path), store, progress=False,
+                            executor=request.getfixturevalue(executor)
+                            if executor == "pool" else executor)
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and "allow_pickle" not in err[0], err
+    assert err[0].startswith("hyperlab: warning: the checkpoint of cohort 0 of two-cohorts "
+                             "cannot be used (not a complete npz archive")
+    assert err[0].endswith("it was discarded and the cohort restarts from epoch 0")
+    assert rows(db) == (8, 8, 8 * 30, 0)
+    assert_same(results, local_results)
 
 
 # ---------------------------------------------------------------------------- bad input
@@ -151,30 +244,69 @@ def test_ray_stores_the_same_results_as_local_and_processes(tmp_path, ray_sessio
     assert rows(db) == (8, 8, 8 * 30, 0)
 
 
+def _kill_titled(title: bytes) -> list[int]:
+    """SIGKILL the processes whose title starts with ``title``; their pids."""
+    killed = []
+    for pid, command in commands().items():
+        if command.startswith(title):
+            try:
+                os.kill(pid, signal.SIGKILL)
+                killed.append(pid)
+            except ProcessLookupError:
+                pass
+    return killed
+
+
 @needs_ray
-def test_ray_worker_killed_mid_cohort_is_retried(tmp_path, ray_session, local_results,
-                                                 monkeypatch):
-    from hyperlab.studies.executors.core import FAULT_ENV
-    monkeypatch.setenv(FAULT_ENV, f"0:1:1:{tmp_path}")      # cohort 0, after chunk 1, once
+def test_ray_worker_killed_mid_cohort_is_retried_from_its_checkpoint(
+        tmp_path, ray_session, long_local_results, monkeypatch, capsys):
+    killed: list[int] = []
+    real = Driver.checkpoint
+
+    def checkpoint(driver, index, epochs_done, blob):     # 75 epochs of 100 still to train
+        real(driver, index, epochs_done, blob)
+        if index == 0 and not killed:
+            killed.extend(_kill_titled(b"ray::hyperlab cohort 0 of two-cohorts\0"))
+
+    monkeypatch.setattr(Driver, "checkpoint", checkpoint)
     db = tmp_path / "r.db"
     with Store(db) as store:
-        results = run_study(make_study(tmp_path), store, progress=False,
+        results = run_study(make_study(tmp_path, long=True), store, progress=False,
                             executor=make_executor("ray", workers=2))
-    assert (tmp_path / "kill-0-0").exists()                   # the worker was killed
-    assert rows(db) == (8, 8, 8 * 30, 0)                      # every run, each once
-    assert_same(results, local_results)
+    assert len(killed) == 1
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and err[0].startswith("hyperlab: warning: the worker for cohort 0 of "
+                                               "two-cohorts died (")
+    assert err[0].endswith("; retrying (attempt 2 of 3)")
+    assert rows(db) == (8, 8, 8 * 100, 0)                     # every run, each once
+    assert_same(results, long_local_results)
 
 
 @needs_ray
-def test_ray_cohort_failing_every_attempt_is_reported(tmp_path, ray_session, monkeypatch):
-    from hyperlab.studies.executors.core import FAULT_ENV
-    monkeypatch.setenv(FAULT_ENV, f"1:0:9:{tmp_path}")      # cohort 1, always
+def test_ray_cohort_failing_every_attempt_is_reported(tmp_path, ray_session, capsys):
+    done = threading.Event()
+    killed: list[int] = []
+
+    def killer():                        # cohort 1's worker dies as soon as it starts it
+        while not done.is_set():
+            killed.extend(_kill_titled(b"ray::hyperlab cohort 1 of two-cohorts\0"))
+            time.sleep(0.01)
+
+    thread = threading.Thread(target=killer, daemon=True)
+    thread.start()
     db = tmp_path / "r.db"
-    with Store(db) as store, pytest.raises(CohortsFailed) as info:
-        run_study(make_study(tmp_path), store, progress=False,
-                  executor=make_executor("ray", workers=2, retries=1))
+    try:
+        with Store(db) as store, pytest.raises(CohortsFailed) as info:
+            run_study(make_study(tmp_path), store, progress=False,
+                      executor=make_executor("ray", workers=2, retries=1))
+    finally:
+        done.set()
+        thread.join()
+    assert len(set(killed)) == 2
     assert len(info.value.failures) == 1 and "cohort 1 (4 runs" in str(info.value)
     assert "(attempt 2 of 2)" in str(info.value)
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and "retrying (attempt 2 of 2)" in err[0]
     assert rows(db)[:2] == (4, 4)                              # cohort 0 is stored
 
 

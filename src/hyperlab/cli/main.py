@@ -247,8 +247,8 @@ def add_fit_parser(subparsers: argparse._SubParsersAction) -> None:
 
 
 def _commands() -> tuple[Callable[[argparse._SubParsersAction], None], ...]:
-    from hyperlab.cli import report, studies, visual
-    return (add_fit_parser,) + studies.COMMANDS + visual.COMMANDS + report.COMMANDS
+    from hyperlab.cli import report, store, studies, visual
+    return (add_fit_parser,) + studies.COMMANDS + visual.COMMANDS + report.COMMANDS + store.COMMANDS
 
 
 def build_parser() -> argparse.ArgumentParser:

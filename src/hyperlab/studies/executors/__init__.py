@@ -8,9 +8,11 @@ three executors, and return the studies' results.
 
 Whatever the executor, the driver (this process) alone writes the store: workers receive a
 cohort's planned runs and send back progress, checkpoints and plain results. A cohort whose
-worker dies is retried (``retries``), then reported as failed (``CohortsFailed``) while
-the other cohorts go on and are stored; a killed driver resumes from the store. Cohorts
-start longest first; their size is bounded by ``max_cohort_runs`` and by a memory budget
+worker dies is retried (``retries``; one line says so), then reported as failed
+(``CohortsFailed``) while the other cohorts go on and are stored; a killed driver resumes
+from the store. Drivers sharing a store split the work: a cohort whose runs another live
+process claimed is waited for, not trained twice (see ``core``). Cohorts start longest
+first; their size is bounded by ``max_cohort_runs`` and by a memory budget
 (``planner.run_bytes`` × runs ≤ ``memory_budget`` / cohorts in memory at once).
 """
 from __future__ import annotations
@@ -19,9 +21,9 @@ from typing import Any
 
 from hyperlab.studies import planner, spec
 from hyperlab.studies.executors import core
-from hyperlab.studies.executors.core import (CohortsFailed, CohortTask, Driver, ExecutorError,
-                                             assemble, build_cohort, restore, snapshot,
-                                             versions)
+from hyperlab.studies.executors.core import (CheckpointError, CohortsFailed, CohortTask,
+                                             Driver, ExecutorError, assemble, build_cohort,
+                                             restore, snapshot, versions)
 from hyperlab.studies.results import StudyResults
 from hyperlab.studies.store import Store
 
@@ -94,9 +96,11 @@ def run_studies(studies: list[spec.Study], store: Store, *, progress: bool = Tru
                     desc=", ".join(s.name for s in studies))
     try:
         driver.announce()                     # studies with nothing to train
-        if tasks:
+        todo = tasks
+        while todo:
             executor.start()                  # fails fast on bad input: nothing trained yet
-            executor.run(tasks, driver)
+            executor.run(todo, driver)
+            todo = driver.wait_for_others()   # cohorts claimed elsewhere whose claimer died
         driver.announce()
     finally:
         driver.close()
@@ -110,6 +114,6 @@ def run_studies(studies: list[spec.Study], store: Store, *, progress: bool = Tru
     return results
 
 
-__all__ = ["EXECUTORS", "CohortTask", "CohortsFailed", "Driver", "ExecutorError", "assemble",
-           "build_cohort", "check_limits", "make_executor", "restore", "run_studies",
-           "run_study", "snapshot", "versions"]
+__all__ = ["EXECUTORS", "CheckpointError", "CohortTask", "CohortsFailed", "Driver",
+           "ExecutorError", "assemble", "build_cohort", "check_limits", "make_executor",
+           "restore", "run_studies", "run_study", "snapshot", "versions"]

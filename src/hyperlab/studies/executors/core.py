@@ -6,36 +6,44 @@ The process boundary: a worker receives a :class:`CohortTask` (the cohort's plan
 — configurations, seeds, keys — and an optional checkpoint as npz bytes) and sends back
 plain data: progress counts, checkpoints as bytes, and the cohort's ``RunResult`` list
 (histories as lists of floats). Never a Store, never a JAX array.
+
+Concurrent drivers on one store split the work: a driver claims a cohort's runs in the
+store just before training it and skips the cohorts whose runs another live process
+claimed; when its own work is done it waits for those, reads them from the store once
+they are stored, and trains those whose claimer died. A checkpoint that cannot restore its
+cohort is discarded, with a warning, and the cohort restarts from epoch 0.
 """
 from __future__ import annotations
 
 import io
 import os
-import signal
 import sys
 import time
 from dataclasses import dataclass, field
-from pathlib import Path
 from typing import Any, Callable
 
 import numpy as np
 
 from hyperlab.studies import planner, spec
 from hyperlab.studies.results import RunResult, StudyResults, ValueResult
-from hyperlab.studies.store import Store
+from hyperlab.studies.store import Owner, Store, StoreError, read_npz
 
-# Test hook: "COHORT:CHUNK:TIMES:DIR" makes a *worker* SIGKILL itself after CHUNK chunks
-# (0: before training) of the cohort with index COHORT, on its first TIMES attempts
-# (counted with marker files in DIR). "raise:COHORT:CHUNK" raises a RuntimeError there
-# instead, on every attempt. The driver forwards it inside the task.
-FAULT_ENV = "HYPERLAB_TEST_KILL"
+POLL_S = 0.5               # how often a driver looks at the cohorts other processes train
+HEARTBEAT_S = 30.0         # how often a driver refreshes its claims' heartbeat (at most)
 
-Report = Callable[..., None]        # report(kind, payload): "progress" | "checkpoint"
+# report(kind, payload): "progress" (run-epochs done), "checkpoint" ((epochs_done, npz
+# bytes)) or "discarded" (why the cohort's checkpoint could not restore it)
+Report = Callable[[str, Any], None]
 
 
 class ExecutorError(ValueError):
     """Bad executor input (unknown executor, --workers 0, an unreachable Ray cluster, a
     version mismatch...), raised before anything is trained or stored."""
+
+
+class CheckpointError(ValueError):
+    """A checkpoint that cannot restore its cohort: unreadable or incomplete bytes, missing
+    arrays, or arrays of other shapes than the cohort's."""
 
 
 class CohortsFailed(RuntimeError):
@@ -65,11 +73,14 @@ class CohortTask:
     study: str
     runs: list[planner.PlannedRun]
     checkpoint: bytes | None = None  # set by the executor just before it sends the task
-    fault: str | None = None         # FAULT_ENV, forwarded to workers (tests only)
 
     @property
     def run_epochs(self) -> int:
         return sum(r.epochs for r in self.runs)
+
+    def name(self) -> str:
+        """e.g. 'cohort 3 of momentum'."""
+        return f"cohort {self.index} of {self.study}"
 
     def describe(self) -> str:
         """e.g. 'cohort 3 (4 runs, batch_size 8, 50 epochs, key 1a2b...)'."""
@@ -127,16 +138,19 @@ def _ran(cohort) -> int:
     return int(sum(int(logs["ran"].sum()) for logs in cohort.logs))
 
 
-def train(group: list[planner.PlannedRun], cohort, checkpoint: bytes | None, report: Report,
-          fault: tuple[str | None, int] = (None, -1)) -> list[RunResult]:
-    """Train a built cohort to its end, from ``checkpoint`` if given. After every chunk
+def train(group: list[planner.PlannedRun], cohort, checkpoint: bytes | None,
+          report: Report) -> list[RunResult]:
+    """Train a built cohort to its end, from ``checkpoint`` if given (one that cannot
+    restore it: ``report("discarded", why)`` and from epoch 0). After every chunk
     ``report("progress", run_epochs_done)`` and, unless the cohort is done,
     ``report("checkpoint", (epochs_done, npz_bytes))``. Returns the runs' results."""
     seconds = 0.0
     if checkpoint is not None:
-        seconds = restore(cohort, checkpoint)
-        report("progress", _ran(cohort))
-    _maybe_fault(*fault, chunk=0)
+        try:
+            seconds = restore(cohort, checkpoint)
+            report("progress", _ran(cohort))
+        except CheckpointError as err:
+            report("discarded", str(err))
     while not cohort.done():
         start = time.perf_counter()
         cohort.advance()
@@ -145,7 +159,6 @@ def train(group: list[planner.PlannedRun], cohort, checkpoint: bytes | None, rep
         if not cohort.done():   # the last chunk's state is stored as runs right after
             epochs_done = max(cohort.epochs_done())
             report("checkpoint", (epochs_done, snapshot(cohort, seconds)))
-        _maybe_fault(*fault, chunk=len(cohort.logs))
     return [RunResult(key=run.key, seed=run.seed, history=history.history,
                       updates=history.params["steps"] * len(history.epoch),
                       wall_time_s=seconds / len(group), diverged_epoch=history.diverged_epoch,
@@ -153,70 +166,28 @@ def train(group: list[planner.PlannedRun], cohort, checkpoint: bytes | None, rep
             for run, history in zip(group, cohort.histories())]
 
 
-def init_worker(share: int, slot: int | None = None) -> None:
-    """Prepare a worker process for training (once per process, before JAX's backend
-    starts): the persistent compilation cache, and an XLA CPU thread pool sized to the
-    worker's ``share`` of the cores. XLA sizes its pool from the process's CPU affinity
-    when the backend starts, so the backend starts with the affinity narrowed to ``share``
-    cores (from core ``slot × share``; default: by process id) and then the whole machine
-    is given back to the OS scheduler. A cohort's runs train ``share`` at a time.
+def init_worker(share: int) -> None:
+    """Prepare a worker process for training (once per process): the persistent
+    compilation cache, and ``share`` runs of a cohort trained at a time.
 
-    Measured on 2 cores, 2 workers (docs/benchmarks.md): 10% less wall time than pools of
-    every core per worker; ``XLA_FLAGS=--xla_cpu_multi_thread_eigen=false`` gained nothing
-    and, being part of the compilation cache's key, would recompile every program that
-    ``hyperlab fit`` or the local executor already compiled.
+    XLA's CPU thread pool is left as the local executor has it (sized from the machine's
+    cores when the backend starts): the pool size changes how XLA splits a large matmul,
+    and so the last bits of its sum (measured: a 784-300-100-10 model trained with the
+    backend started on 1 core differs from 2 cores by 1.5e-8), and a run's numbers must
+    not depend on the executor. Narrowing each worker's pool to its share of the cores was
+    10% faster with 2 workers on 2 cores (docs/benchmarks.md, 2026-11-21).
     """
     from hyperlab.engine.training import enable_compilation_cache, set_parallel_runs
     enable_compilation_cache()
     set_parallel_runs(share)
-    import jax
-    from jax._src import xla_bridge
-    if xla_bridge.backends_are_initialized():
-        return
-    try:
-        cpus = sorted(os.sched_getaffinity(0))
-    except (AttributeError, OSError):              # not Linux: the default pool
-        jax.devices()
-        return
-    share = max(1, int(share))
-    if share >= len(cpus):
-        jax.devices()
-        return
-    first = (os.getpid() if slot is None else slot * share) % len(cpus)
-    try:
-        os.sched_setaffinity(0, {cpus[(first + i) % len(cpus)] for i in range(share)})
-        jax.devices()
-    finally:
-        os.sched_setaffinity(0, cpus)
 
 
 def run_task(task: CohortTask, report: Report) -> dict[str, Any]:
     """A worker's whole job for one cohort: build, train, return plain results."""
     start = time.perf_counter()
     cohort = build_cohort(task.runs)
-    results = train(task.runs, cohort, task.checkpoint, report, fault=(task.fault, task.index))
+    results = train(task.runs, cohort, task.checkpoint, report)
     return {"results": results, "worker_s": time.perf_counter() - start, "pid": os.getpid()}
-
-
-def _maybe_fault(spec_: str | None, index: int, chunk: int) -> None:
-    """The FAULT_ENV test hook (see its comment)."""
-    if not spec_:
-        return
-    if spec_.startswith("raise:"):
-        _, cohort, at = spec_.split(":")
-        if int(cohort) == index and int(at) == chunk:
-            raise RuntimeError(f"injected failure in cohort {index} after chunk {chunk}")
-        return
-    cohort, at, times, folder = spec_.split(":", 3)
-    if int(cohort) != index or int(at) != chunk:
-        return
-    for attempt in range(int(times)):
-        try:
-            os.close(os.open(Path(folder) / f"kill-{index}-{attempt}",
-                             os.O_CREAT | os.O_EXCL | os.O_WRONLY))
-        except FileExistsError:
-            continue
-        os.kill(os.getpid(), signal.SIGKILL)
 
 
 def snapshot(cohort, seconds: float) -> bytes:
@@ -233,20 +204,49 @@ def snapshot(cohort, seconds: float) -> bytes:
 
 
 def restore(cohort, blob: bytes) -> float:
-    """Put a snapshot back into a freshly built cohort; returns the seconds trained so far."""
+    """Put a snapshot back into a freshly built cohort; returns the seconds trained so far.
+    CheckpointError, with the cohort untouched, if ``blob`` is not a complete snapshot of
+    this cohort (unreadable bytes, missing or extra arrays, other shapes or dtypes)."""
     import jax
-    with np.load(io.BytesIO(blob)) as z:
-        for k, carry in enumerate(cohort.carries):
-            leaves, treedef = jax.tree.flatten(carry)
-            cohort.carries[k] = jax.tree.unflatten(
-                treedef, [jax.numpy.asarray(z[f"carry_{k}_{i}"]) for i in range(len(leaves))])
-        chunks: dict[int, dict[str, np.ndarray]] = {}
-        for name in z.files:
-            if name.startswith("log_"):
-                _, c, k = name.split("_", 2)
-                chunks.setdefault(int(c), {})[k] = z[name]
-        cohort.logs = [chunks[c] for c in sorted(chunks)]
-        return float(z["seconds"])
+    try:
+        arrays = read_npz(blob)
+    except ValueError as err:
+        raise CheckpointError(str(err)) from None
+    carries, wanted = [], set()
+    for k, carry in enumerate(cohort.carries):
+        leaves, treedef = jax.tree.flatten(carry)
+        restored = []
+        for i, leaf in enumerate(leaves):
+            name, like = f"carry_{k}_{i}", np.asarray(leaf)
+            found = arrays.get(name)
+            if found is None or found.shape != like.shape or found.dtype != like.dtype:
+                what = "missing" if found is None else f"{found.dtype}{list(found.shape)}"
+                raise CheckpointError(f"array {name} is {what} where the cohort has "
+                                      f"{like.dtype}{list(like.shape)}")
+            restored.append(jax.numpy.asarray(found))
+            wanted.add(name)
+        carries.append(jax.tree.unflatten(treedef, restored))
+    extra = sorted(n for n in arrays if n.startswith("carry_") and n not in wanted)
+    if extra:
+        raise CheckpointError(f"it holds {len(extra)} carry array(s) this cohort does not "
+                              f"have (e.g. {extra[0]}): it is another cohort's")
+    chunks: dict[int, dict[str, np.ndarray]] = {}
+    for name, values in arrays.items():
+        if name.startswith("log_"):
+            _, c, k = name.split("_", 2)
+            if not c.isdigit() or values.shape[:2] != (cohort.size, cohort.chunk_epochs):
+                raise CheckpointError(f"log {name} has shape {list(values.shape)} where the "
+                                      f"cohort logs ({cohort.size}, {cohort.chunk_epochs}, ...)")
+            chunks.setdefault(int(c), {})[k] = values
+    if sorted(chunks) != list(range(len(chunks))) or any(
+            "ran" not in logs or logs.keys() != chunks[0].keys() for logs in chunks.values()):
+        raise CheckpointError("its logs are incomplete (chunks or keys missing)")
+    seconds = arrays.get("seconds")
+    if seconds is None or seconds.shape != () or seconds.dtype.kind != "f":
+        raise CheckpointError("its training time ('seconds') is missing")
+    cohort.carries = carries
+    cohort.logs = [chunks[c] for c in sorted(chunks)]
+    return float(seconds)
 
 
 def assemble(study: spec.Study, variants: list[spec.Variant], runs: list[planner.PlannedRun],
@@ -285,11 +285,9 @@ def plan_work(studies: list[spec.Study], store: Store, max_cohort_runs: int,
         work += [(i, g) for g in planner.cohorts(todo, max_cohort_runs, memory_budget)]
     if not by_study:
         work.sort(key=lambda item: -planner.cost(item[1]))
-    fault = os.environ.get(FAULT_ENV) or None
     tasks = []
     for index, (i, group) in enumerate(work):
-        tasks.append(CohortTask(index, planner.cohort_key(group), studies[i].name, group,
-                                fault=fault))
+        tasks.append(CohortTask(index, planner.cohort_key(group), studies[i].name, group))
         plans[i].pending.add(index)
     return plans, tasks
 
@@ -297,17 +295,22 @@ def plan_work(studies: list[spec.Study], store: Store, max_cohort_runs: int,
 class Driver:
     """The driver's side: the one writer of the store, the progress bar, ``on_done``.
 
-    Executors call it from the driver's thread: ``progress`` and ``checkpoint`` while a
-    cohort trains, then ``finished`` or ``failed`` once per cohort (repeats are ignored:
-    a cohort is stored at most once, and ``put_runs`` skips stored keys anyway)."""
+    Executors call it from the driver's thread: ``starting`` before a cohort trains (a
+    cohort it declines is not trained here), ``report`` while it trains, then ``finished``
+    or ``failed`` once per cohort (repeats are ignored: a cohort is stored at most once,
+    and ``put_runs`` skips stored keys anyway); ``retrying`` before a retry. After the
+    executor's pass, ``wait_for_others`` returns the declined cohorts to train after all."""
 
     def __init__(self, plans: list[_Plan], tasks: list[CohortTask], store: Store,
                  progress: bool, on_done=None, desc: str = "") -> None:
         self.plans, self.tasks, self.store, self.on_done = plans, tasks, store, on_done
+        self.owner = Owner.me()
         self._study_of = {index: i for i, p in enumerate(plans) for index in p.pending}
         self._done: dict[int, int] = {}
         self._closed: set[int] = set()
         self._checkpoints: dict[int, bytes] = {}
+        self._others: dict[int, Owner] = {}         # declined cohorts: who trains them
+        self._beat = time.monotonic()
         self._announced = 0
         self.failures: list[tuple[str, str, str]] = []
         self.failed_indices: list[int] = []
@@ -318,13 +321,77 @@ class Driver:
             self.bar = tqdm(total=sum(t.run_epochs for t in tasks), unit="run-epoch",
                             desc=desc[:40], file=sys.stderr, dynamic_ncols=True)
 
-    # ---- while training
+    def notice(self, message: str) -> None:
+        """One line on stderr (above the progress bar)."""
+        line = f"hyperlab: warning: {message}"
+        if self.bar is not None:
+            self.bar.write(line, file=sys.stderr)
+        else:
+            print(line, file=sys.stderr)
+
+    # ---- before training
+    def starting(self, index: int) -> bool:
+        """Cohort ``index`` is about to train: claim its runs. False if it must not train
+        here: another live process claimed them (``wait_for_others`` waits for it), or they
+        are all stored by now (the cohort is then finished from the store)."""
+        keys = [r.key for r in self.tasks[index].runs]
+        other = self.store.claim(keys, self.owner)
+        if other is not None:
+            self._others[index] = other
+            return False
+        stored = self.store.get_runs(keys)
+        if len(stored) == len(keys):
+            self._adopt(index, stored)
+            return False
+        plan = self.plans[self._study_of[index]]
+        if plan.start is None:                 # a study's clock starts with its first cohort
+            plan.start = time.perf_counter()
+        return True
+
     def checkpoint_of(self, task: CohortTask) -> bytes | None:
         """The cohort's latest checkpoint (this run's, else the store's), for a retry."""
         if task.index in self._checkpoints:
             return self._checkpoints[task.index]
         found = self.store.load_checkpoint(task.key)
         return None if found is None else found[1]
+
+    def wait_for_others(self) -> list[CohortTask]:
+        """Wait for the cohorts that other processes claimed: each is finished from the
+        store once they stored it. Returns those whose claimer died or gave up, claimed
+        for this process to train ([] when every cohort is closed)."""
+        if self._others:
+            self.notice(f"waiting for {len(self._others)} cohort(s) that another hyperlab "
+                        f"run ({next(iter(self._others.values())).describe()}) is training")
+        while self._others:
+            free = []
+            for index in sorted(self._others):
+                keys = [r.key for r in self.tasks[index].runs]
+                other = self.store.claim(keys, self.owner)
+                if other is not None:
+                    self._others[index] = other
+                    continue
+                del self._others[index]
+                stored = self.store.get_runs(keys)
+                if len(stored) == len(keys):
+                    self._adopt(index, stored)
+                else:
+                    free.append(self.tasks[index])
+            if free:
+                return free
+            if self._others:
+                time.sleep(POLL_S)
+                self._heartbeat()
+        return []
+
+    # ---- while training
+    def report(self, index: int, kind: str, payload: Any) -> None:
+        """A worker's report on cohort ``index`` (see ``Report``)."""
+        if kind == "progress":
+            self.progress(index, payload)
+        elif kind == "checkpoint":
+            self.checkpoint(index, *payload)
+        elif kind == "discarded":
+            self.discarded(index, payload)
 
     def progress(self, index: int, run_epochs: int) -> None:
         if index in self._closed:
@@ -334,12 +401,32 @@ class Driver:
             self._done[index] = int(run_epochs)
             if self.bar is not None:
                 self.bar.update(delta)
+        self._heartbeat()
 
     def checkpoint(self, index: int, epochs_done: int, blob: bytes) -> None:
         if index in self._closed:
             return
         self._checkpoints[index] = blob
         self.store.save_checkpoint(self.tasks[index].key, epochs_done, blob)
+
+    def discarded(self, index: int, why: str) -> None:
+        """The cohort's checkpoint could not restore it: forget it (the cohort restarts)."""
+        task = self.tasks[index]
+        self._checkpoints.pop(index, None)
+        self.store.delete_checkpoint(task.key)
+        self.notice(f"the checkpoint of {task.name()} cannot be used ({why}); it was "
+                    "discarded and the cohort restarts from epoch 0")
+
+    def retrying(self, index: int, error: str, attempt: int, attempts: int) -> None:
+        """The worker of cohort ``index`` died; it starts again (attempt ``attempt``)."""
+        self.notice(f"the worker for {self.tasks[index].name()} died "
+                    f"({' '.join(str(error).split())}); retrying (attempt {attempt} of "
+                    f"{attempts})")
+
+    def _heartbeat(self) -> None:
+        if time.monotonic() - self._beat >= HEARTBEAT_S:
+            self._beat = time.monotonic()
+            self.store.heartbeat(self.owner)
 
     # ---- at the end of a cohort
     def finished(self, index: int, results: list[RunResult], worker_s: float | None = None) -> None:
@@ -350,13 +437,21 @@ class Driver:
         self._closed.add(index)
         self._checkpoints.pop(index, None)
         self.store.put_runs([(r, run.config) for r, run in zip(results, task.runs)],
-                            study=task.study, versions=versions())
-        self.store.delete_checkpoint(task.key)
+                            study=task.study, versions=versions(), cohort=task.key,
+                            owner=self.owner)
         if worker_s is not None:
             self.worker_seconds[index] = worker_s
         plan = self.plans[self._study_of[index]]
         for r in results:
             plan.stored[r.key] = r
+        self._close(index)
+
+    def _adopt(self, index: int, stored: dict[str, RunResult]) -> None:
+        """Finish cohort ``index`` from runs that are stored (by another process)."""
+        self.progress(index, self.tasks[index].run_epochs)
+        self._closed.add(index)
+        self.store.release(self.owner, stored)
+        self.plans[self._study_of[index]].stored.update(stored)
         self._close(index)
 
     def failed(self, index: int, error: str) -> None:
@@ -365,6 +460,7 @@ class Driver:
         task = self.tasks[index]
         self._closed.add(index)
         self._checkpoints.pop(index, None)    # the store keeps the last one: a rerun resumes
+        self.store.release(self.owner, [r.key for r in task.runs])
         self.failures.append((task.study, task.describe(), " ".join(str(error).split())))
         self.failed_indices.append(index)
         self.plans[self._study_of[index]].failed = True
@@ -389,16 +485,15 @@ class Driver:
                 seconds = 0.0 if plan.start is None else time.perf_counter() - plan.start
                 self.on_done(plan.study, self.results(plan), seconds)
 
-    def starting(self, index: int) -> None:
-        """A cohort starts: its study's clock starts with its first cohort."""
-        plan = self.plans[self._study_of[index]]
-        if plan.start is None:
-            plan.start = time.perf_counter()
-
     @staticmethod
     def results(plan: _Plan) -> StudyResults:
         return assemble(plan.study, plan.variants, plan.runs, plan.stored)
 
     def close(self) -> None:
+        """Release this process's claims (what it did not finish is free for others)."""
         if self.bar is not None:
             self.bar.close()
+        try:
+            self.store.release(self.owner)
+        except StoreError:
+            pass              # the store is failing already; dead claims are taken over

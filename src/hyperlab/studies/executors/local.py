@@ -2,9 +2,11 @@
 by study, longest first) while ``COMPILE_THREADS`` threads compile the next cohorts'
 programs ahead of time (XLA compiles without the GIL), so compilation and training overlap
 on a multi-core machine. After every chunk of epochs the cohort's state is checkpointed in
-the store, so an interrupted study loses at most the chunk in flight."""
+the store, so an interrupted study loses at most the chunk in flight. A cohort that another
+process claimed (``Driver.starting``) is skipped."""
 from __future__ import annotations
 
+import functools
 import os
 from collections import deque
 from concurrent.futures import ThreadPoolExecutor
@@ -54,16 +56,11 @@ class LocalExecutor:
             while window:
                 task, cohort, ready = window.popleft()
                 fill()
-                driver.starting(task.index)
+                if not driver.starting(task.index):
+                    continue
                 ready.result()
-
-                def report(kind, payload, index=task.index):
-                    if kind == "progress":
-                        driver.progress(index, payload)
-                    else:
-                        driver.checkpoint(index, *payload)
-
-                results = core.train(task.runs, cohort, driver.checkpoint_of(task), report)
+                results = core.train(task.runs, cohort, driver.checkpoint_of(task),
+                                     functools.partial(driver.report, task.index))
                 driver.finished(task.index, results)
         finally:
             pool.shutdown(wait=False, cancel_futures=True)

@@ -4,14 +4,15 @@ Workers are started with ``spawn`` (a fresh interpreter: no inherited JAX state)
 talks to the driver over its own pipe, so the driver always knows which cohort each worker
 holds: a worker that dies (SIGKILL, out of memory, a crash) is noticed by its process
 sentinel, replaced, and its cohort retried — from the last checkpoint the worker sent —
-up to ``retries`` times, then reported as failed while the other cohorts go on. An
+up to ``retries`` times (one line says so), then reported as failed while the other
+cohorts go on. An
 exception raised while training (bad data, a bug) would only repeat itself: the cohort is
 reported as failed at once.
 
-Each worker gets an XLA CPU thread pool of its own sized to its share of the cores (N
-workers with pools of every core would only oversubscribe the machine; see
-``core.init_worker``) and uses the persistent compilation cache, so a program compiled by
-one worker (or an earlier run) is loaded, not compiled, by the others.
+Each worker trains its share of the cores' runs at a time, keeps XLA's thread pool as the
+local executor has it (so its numbers are the local executor's; see ``core.init_worker``)
+and uses the persistent compilation cache, so a program compiled by one worker (or an
+earlier run) is loaded, not compiled, by the others.
 """
 from __future__ import annotations
 
@@ -28,11 +29,11 @@ from hyperlab.studies.executors import core
 POLL_S = 0.5
 
 
-def _worker_main(conn, slot: int, share: int) -> None:
+def _worker_main(conn, share: int) -> None:
     """A worker: receive tasks, send progress, checkpoints and results, until told to stop
     or the driver is gone (its end of the pipe closed)."""
     signal.signal(signal.SIGINT, signal.SIG_IGN)       # Ctrl-C is the driver's to handle
-    core.init_worker(share, slot)
+    core.init_worker(share)
     while True:
         try:
             task = conn.recv()
@@ -69,9 +70,9 @@ def _last_line(text: str) -> str:
 
 
 class _Worker:
-    def __init__(self, context, number: int, slot: int, share: int) -> None:
+    def __init__(self, context, number: int, share: int) -> None:
         self.conn, child = context.Pipe(duplex=True)
-        self.process = context.Process(target=_worker_main, args=(child, slot, share),
+        self.process = context.Process(target=_worker_main, args=(child, share),
                                        daemon=True, name=f"hyperlab-worker-{number}")
         self.process.start()
         child.close()
@@ -110,17 +111,17 @@ class ProcessExecutor:
     def describe(self) -> str:
         return f"processes ({self.workers} workers)"
 
-    def _spawn(self, slot: int) -> _Worker:
+    def _spawn(self) -> _Worker:
         self._spawned += 1
         share = max(1, (os.cpu_count() or 1) // self.workers)
-        return _Worker(self._context, self._spawned, slot, share)
+        return _Worker(self._context, self._spawned, share)
 
     def check(self) -> None:
         """Nothing to check before the store is opened (workers start when there is work)."""
 
     def start(self) -> None:
         if not self._pool:
-            self._pool = [self._spawn(slot) for slot in range(self.workers)]
+            self._pool = [self._spawn() for _ in range(self.workers)]
 
     def close(self) -> None:
         for worker in self._pool:
@@ -133,28 +134,32 @@ class ProcessExecutor:
         attempts: dict[int, int] = {}
 
         def retry_or_fail(task: core.CohortTask, error: str) -> None:
-            if attempts[task.index] <= self.retries:
+            n = attempts[task.index]
+            if n <= self.retries:
+                driver.retrying(task.index, error, n + 1, self.retries + 1)
                 pending.appendleft(task)      # it was among the longest: start it again first
             else:
-                n = attempts[task.index]
                 driver.failed(task.index, f"{error} (attempt {n} of {n})")
 
         while pending or any(w.task is not None for w in self._pool):
             for i, worker in enumerate(self._pool):
-                if worker.task is None and pending:
-                    if not worker.process.is_alive():      # died while idle: replace it
-                        worker.stop(kill=True)
-                        worker = self._pool[i] = self._spawn(i)
-                    task = pending.popleft()
+                if worker.task is None and pending and not worker.process.is_alive():
+                    worker.stop(kill=True)                 # died while idle: replace it
+                    worker = self._pool[i] = self._spawn()
+                while worker.task is None and pending:
+                    task = worker.task = pending.popleft()
+                    if not driver.starting(task.index):   # claimed elsewhere, or stored
+                        worker.task = None
+                        continue
                     attempts[task.index] = attempts.get(task.index, 0) + 1
                     task.checkpoint = driver.checkpoint_of(task)
-                    driver.starting(task.index)
-                    worker.task = task
                     try:
                         worker.conn.send(task)
                     except (OSError, ValueError):
                         pass                  # a dead worker: its sentinel says so below
             busy = [w for w in self._pool if w.task is not None]
+            if not busy:
+                continue
             wait([w.conn for w in busy] + [w.process.sentinel for w in busy], timeout=POLL_S)
             for i, worker in enumerate(self._pool):
                 task = worker.task
@@ -163,21 +168,19 @@ class ProcessExecutor:
                 try:
                     while worker.task is not None and worker.conn.poll():
                         kind, index, payload = worker.conn.recv()
-                        if kind == "progress":
-                            driver.progress(index, payload)
-                        elif kind == "checkpoint":
-                            driver.checkpoint(index, *payload)
-                        elif kind == "done":
+                        if kind == "done":
                             worker.task = None
                             driver.finished(index, payload["results"], payload["worker_s"])
                         elif kind == "error":        # raised by the code: the same again
                             worker.task = None
                             driver.failed(index, _last_line(payload))
+                        else:
+                            driver.report(index, kind, payload)
                 except (EOFError, OSError):
                     pass                      # the worker is gone: handled just below
                 if worker.task is not None and not worker.process.is_alive():
                     worker.process.join()
                     error = _describe_exit(worker.process)
                     worker.conn.close()
-                    self._pool[i] = self._spawn(i)
+                    self._pool[i] = self._spawn()
                     retry_or_fail(task, error)

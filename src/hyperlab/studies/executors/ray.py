@@ -6,17 +6,21 @@ with a short timeout, so a wrong address fails in seconds, not minutes) and runs
 handshake task: the workers must import hyperlab and run the driver's versions of
 hyperlab and JAX (the run keys, and so the store, assume the same numbers everywhere).
 
-Each cohort is one task (``num_cpus=1``; the worker's XLA thread pool sized to one core,
-as in the processes executor). A task whose worker dies is retried by Ray
-(``max_retries``), then reported as failed; an exception raised by the training code fails
-its cohort at once (it would only repeat itself). Workers report progress and checkpoints
-through a Ray queue; only the driver writes the store. Ray is optional:
-``pip install 'hyperlab[ray]'``.
+Each cohort is one task named after it (``hyperlab cohort 3 of momentum``: the worker's
+process title while it trains), with ``num_cpus=1`` (the worker's XLA thread pool sized to
+one core, as in the processes executor); as many are in flight as the cluster has CPUs,
+so that a cohort is claimed (``Driver.starting``) only when it can start. A task whose
+worker dies is retried by the driver, from the cohort's latest checkpoint, up to
+``retries`` times (one line says so), then reported as failed; an exception raised by the
+training code fails its cohort at once (it would only repeat itself). Workers report
+progress and checkpoints through a Ray queue; only the driver writes the store. Ray is
+optional: ``pip install 'hyperlab[ray]'``.
 """
 from __future__ import annotations
 
 import logging
 import os
+from collections import deque
 import socket
 import sys
 import warnings
@@ -198,43 +202,57 @@ class RayExecutor:
         if not size:
             return
         for kind, index, payload in queue.get_nowait_batch(size):
-            if kind == "progress":
-                driver.progress(index, payload)
-            elif kind == "checkpoint":
-                driver.checkpoint(index, *payload)
+            driver.report(index, kind, payload)
 
     def run(self, tasks: list[core.CohortTask], driver: core.Driver) -> None:
         ray = self.ray
         self.start()
-        remote = ray.remote(_train).options(max_retries=self.retries, retry_exceptions=False,
-                                            **self._options())
-        refs = {}
-        for task in tasks:                    # longest first: Ray starts them in this order
-            task.checkpoint = driver.checkpoint_of(task)
-            driver.starting(task.index)
-            refs[remote.remote(task, self._queue)] = task
+        remote = ray.remote(_train)
+        limit = max(self.slots, int(ray.cluster_resources().get("CPU", 0)))
+        pending = deque(tasks)                # longest first: they start in this order
+        attempts: dict[int, int] = {}
+        refs: dict[Any, core.CohortTask] = {}
+
+        def submit() -> None:
+            while pending and len(refs) < limit:
+                task = pending.popleft()
+                if not driver.starting(task.index):       # claimed elsewhere, or stored
+                    continue
+                attempts[task.index] = attempts.get(task.index, 0) + 1
+                task.checkpoint = driver.checkpoint_of(task)
+                options = dict(self._options(), name=f"hyperlab {task.name()}", max_retries=0,
+                               retry_exceptions=False)
+                refs[remote.options(**options).remote(task, self._queue)] = task
+
         try:
-            self._collect(refs, driver)
+            submit()
+            while refs:
+                ready, _ = ray.wait(list(refs), num_returns=1, timeout=POLL_S)
+                self._drain(driver)
+                for ref in ready:
+                    self._collect(ref, refs.pop(ref), driver, attempts, pending)
+                submit()
         finally:
             for ref in refs:                  # interrupted: don't leave work on the cluster
                 ray.cancel(ref, force=True)
 
-    def _collect(self, refs: dict, driver: core.Driver) -> None:
+    def _collect(self, ref, task: core.CohortTask, driver: core.Driver,
+                 attempts: dict[int, int], pending: deque) -> None:
+        """A finished task: store its cohort, fail it, or (its worker died) retry it."""
         ray = self.ray
-        while refs:
-            ready, _ = ray.wait(list(refs), num_returns=1, timeout=POLL_S)
-            self._drain(driver)
-            for ref in ready:
-                task = refs.pop(ref)
-                try:
-                    out = ray.get(ref)
-                except ray.exceptions.RayTaskError as err:     # raised by the training code
-                    cause = getattr(err, "cause", None)
-                    driver.failed(task.index, _last_line(
-                        f"{type(cause).__name__}: {cause}" if cause is not None else str(err)))
-                    continue
-                except Exception as err:                       # the worker died every time
-                    n = self.retries + 1
-                    driver.failed(task.index, f"{_last_line(str(err))} (attempt {n} of {n})")
-                    continue
-                driver.finished(task.index, out["results"], out["worker_s"])
+        try:
+            out = ray.get(ref)
+        except ray.exceptions.RayTaskError as err:             # raised by the training code
+            cause = getattr(err, "cause", None)
+            driver.failed(task.index, _last_line(
+                f"{type(cause).__name__}: {cause}" if cause is not None else str(err)))
+            return
+        except Exception as err:                               # the worker died
+            n, error = attempts[task.index], _last_line(str(err))
+            if n <= self.retries:
+                driver.retrying(task.index, error, n + 1, self.retries + 1)
+                pending.appendleft(task)
+            else:
+                driver.failed(task.index, f"{error} (attempt {n} of {n})")
+            return
+        driver.finished(task.index, out["results"], out["worker_s"])
