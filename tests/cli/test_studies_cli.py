@@ -177,7 +177,7 @@ def test_errors_are_one_line_and_exit_2(capsys, tmp_path, study_file, argv, mess
 
 def test_reproduce_writes_the_studies_it_is_given(capsys, tmp_path):
     """tests/studies/test_builtin_studies.py trains every built-in study; three here."""
-    names = ["optimizers", "plateau-patience", "step-decay"]
+    names = ["plateau-patience", "time-based-schedule", "step-decay"]
     code, out, err = run(capsys, "reproduce", *names, "--repeats", "1", "--out", str(tmp_path),
                          "--no-progress")
     assert code == 0, err
@@ -187,4 +187,4 @@ def test_reproduce_writes_the_studies_it_is_given(capsys, tmp_path):
         assert list((tmp_path / name).glob("*.png"))
     assert "[momentum]" not in readme and not (tmp_path / "momentum").exists()
     assert (tmp_path / "plateau-patience" / "plateau-patience-plateau.png").exists()
-    assert (tmp_path / "optimizers" / "optimizers-overlay.svg").exists()
+    assert (tmp_path / "step-decay" / "step-decay-schedules.svg").exists()

@@ -34,20 +34,6 @@ pytestmark = [pytest.mark.skipif(not hasattr(signal, "SIGKILL"), reason="needs P
               pytest.mark.skipif(not Path("/proc/self/stat").exists(), reason="reads /proc")]
 
 
-@pytest.fixture(scope="module")
-def local_results(tmp_path_factory):
-    tmp = tmp_path_factory.mktemp("local")
-    with Store(tmp / "local.db") as store:
-        return run_study(make_study(tmp), store, progress=False)
-
-
-@pytest.fixture(scope="module")
-def long_local_results(tmp_path_factory):
-    tmp = tmp_path_factory.mktemp("long")
-    with Store(tmp / "local.db") as store:
-        return run_study(make_study(tmp, long=True), store, progress=False)
-
-
 def worker_of(executor, index: int):
     return next(w for w in executor._pool if w.task is not None and w.task.index == index)
 
