@@ -78,11 +78,24 @@ def stop(pid: int) -> None:
 
 
 def commands() -> dict[int, bytes]:
-    """Every process's command line (its title, for Ray workers), by pid."""
-    out = {}
-    for path in Path("/proc").glob("[0-9]*/cmdline"):
+    """The command line (its title, for Ray workers) of every process descended from this
+    one, by pid: tests running at the same time in other processes keep theirs."""
+    parents, lines = {}, {}
+    for path in Path("/proc").glob("[0-9]*"):
         try:
-            out[int(path.parent.name)] = path.read_bytes()
-        except OSError:
+            stat = (path / "stat").read_text()
+            parents[int(path.name)] = int(stat[stat.rindex(")") + 2:].split()[1])
+            lines[int(path.name)] = (path / "cmdline").read_bytes()
+        except (OSError, ValueError):
             pass
-    return out
+
+    def descends(pid: int) -> bool:
+        seen = set()
+        while pid > 1 and pid not in seen:
+            seen.add(pid)
+            pid = parents.get(pid, 0)
+            if pid == os.getpid():
+                return True
+        return False
+
+    return {pid: line for pid, line in lines.items() if descends(pid)}

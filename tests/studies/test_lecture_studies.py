@@ -69,7 +69,7 @@ def test_diagnostics_are_stored_and_drawn(tmp_path):
         "name": "tiny-diag", "repeats": 2, "figures": ["gradients"],
         "data": {"name": "digits"}, "model": {"hidden": [8, 8], "batch_norm": "before"},
         "fit": {"epochs": 2, "diagnostics": True},
-        "sweep": [{"field": "model.activation", "values": ["sigmoid", "relu"]}]})
+        "sweep": [{"field": "compile.optimizer.learning_rate", "values": [0.01, 0.1]}]})
     db = tmp_path / "s.db"
     first = study.run(db, progress=False)
     again = study.run(db, progress=False)  # read back from the store, nothing trained
