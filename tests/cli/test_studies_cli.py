@@ -85,8 +85,8 @@ def test_editing_the_data_retrains_and_the_same_data_elsewhere_reuses_the_runs(c
 
 def test_relative_data_paths_follow_the_study_file_and_set_paths_the_working_dir(
         capsys, tmp_path, monkeypatch):
-    study, db = csv_project(tmp_path / "project"), tmp_path / "runs.db"
-    elsewhere = tmp_path / "elsewhere"
+    csv_project(tmp_path / "project")
+    db, elsewhere = tmp_path / "runs.db", tmp_path / "elsewhere"
     csv_project(elsewhere, seed=1)                  # a train.csv here too, with other data
     monkeypatch.chdir(elsewhere)
     flags = ["--db", str(db), "--out", "out", "--no-progress"]

@@ -166,13 +166,7 @@ CASES = [
 ]
 
 
-@pytest.fixture(autouse=True)
-def isolated(monkeypatch, tmp_path):
-    """No real cache, no user overrides."""
-    monkeypatch.setenv("HYPERLAB_DATA_DIR", str(tmp_path / "cache"))
-    for var in ("HYPERLAB_FASHION_MNIST", "HYPERLAB_FASHION_MNIST_URL",
-                "HYPERLAB_FASHION_MNIST_SHA256", "XDG_CACHE_HOME"):
-        monkeypatch.delenv(var, raising=False)
+pytestmark = pytest.mark.usefixtures("isolated")   # tests/data/conftest.py
 
 
 @pytest.mark.parametrize("case, name, build, load, says", CASES, ids=[c[0] for c in CASES])

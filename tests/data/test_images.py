@@ -18,15 +18,7 @@ from hyperlab.data import images as I
 N_TRAIN, N_TEST = 20, 5
 
 
-@pytest.fixture(autouse=True)
-def isolated(monkeypatch, tmp_path):
-    """No real home cache, no user overrides, no proxy for the loopback server."""
-    monkeypatch.setenv("HYPERLAB_DATA_DIR", str(tmp_path / "cache"))
-    for var in ("HYPERLAB_FASHION_MNIST", "HYPERLAB_FASHION_MNIST_URL",
-                "HYPERLAB_FASHION_MNIST_SHA256", "XDG_CACHE_HOME"):
-        monkeypatch.delenv(var, raising=False)
-    monkeypatch.setenv("no_proxy", "*")
-    monkeypatch.setenv("NO_PROXY", "*")
+pytestmark = pytest.mark.usefixtures("isolated")   # tests/data/conftest.py
 
 
 def idx_bytes(arr: np.ndarray, magic: int | None = None) -> bytes:
