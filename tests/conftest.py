@@ -2,22 +2,10 @@
 from __future__ import annotations
 
 import json
-import os
-from pathlib import Path
 
 import pytest
 
-REFERENCE_NAME = "keras_reference_public.json"
-
-
-def reference_path() -> Path | None:
-    """``$HYPERLAB_KERAS_REFERENCE`` or ``<repo>/../shared/keras_reference/...``."""
-    env = os.environ.get("HYPERLAB_KERAS_REFERENCE")
-    candidates = [Path(env)] if env else []
-    repo = Path(__file__).resolve().parents[1]
-    candidates += [repo.parent / "shared" / "keras_reference" / REFERENCE_NAME,
-                   repo / "shared" / "keras_reference" / REFERENCE_NAME]
-    return next((p for p in candidates if p.is_file()), None)
+from keras_reference import reference_path
 
 
 @pytest.fixture(scope="session")

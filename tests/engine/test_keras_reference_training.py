@@ -17,7 +17,7 @@ import numpy as np
 import pytest
 
 import hyperlab as hl
-from conftest import reference_path
+from keras_reference import reference_path
 
 _PATH = reference_path()
 CASES = json.loads(_PATH.read_text())["training_cases"] if _PATH else []
