@@ -459,6 +459,13 @@ class Cohort:
         finish = _compiled_finish(self.program)
         return [jax.device_get(finish(carry)) for carry in self.carries]
 
+    def _restored_epoch(self, carry) -> int | None:
+        """The 0-based epoch whose weights the run's finish restored (see _compiled_finish)."""
+        early = self.program.early
+        if early is None or not early.restore_best_weights or not bool(carry["early"]["has_weights"]):
+            return None
+        return int(carry["early"]["best_epoch"])
+
     def histories(self) -> list[History]:
         if not self.logs:
             keys: list[str] = []
@@ -475,7 +482,8 @@ class Cohort:
                                       "steps": -(-self.program.n_train // self.program.batch_size)},
                                stopped_epoch=int(carry["epoch"]) - 1 if bool(carry["stopped"])
                                else None,
-                               weights=self.model.weights_from(params, state)))
+                               weights=self.model.weights_from(params, state),
+                               restored_epoch=self._restored_epoch(carry)))
         return out
 
 
