@@ -387,7 +387,7 @@ def test_study_answer_and_verdicts():
                                            0.3: "no difference detected",
                                            1.0: "no difference detected"}
     assert v.comparisons == 10 and math.isnan(v.value(0.1).p_adj_to_best)
-    assert v.answer.startswith("lr = 0.1 gives the best final validation accuracy (84.0 %, "
+    assert v.answer.startswith("lr = 0.1 gives the highest final validation accuracy (84.0 %, "
                                "95 % CI")
     assert "; lr = 0.001 (p_adj < 0.001) and lr = 0.01 (p_adj = 0.0045) are worse; " in v.answer
     assert ("no difference detected between lr = 0.1 and each of lr = 0.3 and lr = 1.0 at n = 3"
@@ -454,7 +454,7 @@ def test_lower_is_better():
                        measure="validation loss")
     assert v.best == "a" and v.value("b").verdict == "worse"
     assert v.value("b").to_best.difference > 0
-    assert v.answer.startswith("a gives the best validation loss (0.3, 95 % CI")
+    assert v.answer.startswith("a gives the lowest validation loss (0.3, 95 % CI")
 
 
 def test_missing_seeds_are_paired_on_the_seeds_present():
@@ -479,7 +479,7 @@ def test_small_and_empty_studies():
 
 def test_labels_with_commas_stay_readable():
     v = compare_values({"relu,tanh": [0.8, 0.81, 0.8], (32, 64): [0.6, 0.61, 0.6]}, name="arch")
-    assert v.answer.startswith("arch = “relu,tanh” gives the best")
+    assert v.answer.startswith("arch = “relu,tanh” gives the highest")
     assert "arch = (32, 64) is worse (p_adj" in v.answer
     assert json.loads(json.dumps(v.to_dict(), allow_nan=False))["values"][1]["label"] == [32, 64]
 

@@ -11,6 +11,8 @@ answer where there is one.
 - :func:`compare` -- two values: difference, interval, paired or Welch t-test, effect size;
 - :func:`holm` -- Holm–Bonferroni adjusted p-values;
 - :func:`seeds_needed` -- the seeds a t-test needs to detect a difference at a given power;
+- :func:`proportion`, :func:`compare_rates` -- a 0/1 outcome's rate (exact interval) and
+  two rates compared (exact McNemar or Fisher test);
 - :func:`outcomes` -- whether a value's seeds split into separate outcomes (unstable);
 - :func:`compare_values` -- a study's verdicts ("best", "worse", "better",
   "no difference detected") and its answer in one sentence.
@@ -22,7 +24,9 @@ from hyperlab.stats.clusters import Outcomes, outcomes
 from hyperlab.stats.comparisons import Comparison, compare, holm
 from hyperlab.stats.intervals import Estimate, estimate
 from hyperlab.stats.power import seeds_needed
+from hyperlab.stats.proportions import compare_rates, proportion
 from hyperlab.stats.verdicts import VERDICTS, StudyVerdict, ValueVerdict, compare_values
 
 __all__ = ["estimate", "compare", "holm", "seeds_needed", "outcomes", "compare_values",
+           "proportion", "compare_rates",
            "Estimate", "Comparison", "Outcomes", "ValueVerdict", "StudyVerdict", "VERDICTS"]

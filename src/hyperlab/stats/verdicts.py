@@ -12,6 +12,7 @@ from hyperlab.stats.clusters import Outcomes, outcomes
 from hyperlab.stats.comparisons import Comparison, compare, holm
 from hyperlab.stats.intervals import Estimate, estimate
 from hyperlab.stats.power import seeds_needed
+from hyperlab.stats.proportions import compare_rates, proportion
 
 __all__ = ["VERDICTS", "ValueVerdict", "StudyVerdict", "compare_values"]
 
@@ -91,7 +92,7 @@ def compare_values(samples_by_value: Mapping[Hashable, Samples], *, higher_is_be
                    paired: bool = True, baseline: Hashable | None = None, level: float = 0.95,
                    alpha: float = 0.05, difference: float | None = None, power: float = 0.8,
                    measure: str = "result", name: str | None = None, percent: bool = False,
-                   floor: float = 0.05) -> StudyVerdict:
+                   floor: float = 0.05, rate: bool = False) -> StudyVerdict:
     """Compare a study's values: the best, those worse than it, those better than a baseline.
 
     Each value gets the t interval of its mean (:func:`~hyperlab.stats.estimate`) and its
@@ -114,20 +115,28 @@ def compare_values(samples_by_value: Mapping[Hashable, Samples], *, higher_is_be
     ``measure`` names the measure in the answer, ``name`` the swept hyperparameter
     (``"lr = 0.1"``), and ``percent=True`` shows results in [0, 1] as percentages and
     differences in points.
+
+    ``rate=True`` is for 0/1 results (a run diverged or not): each value's rate gets its
+    exact interval (:func:`~hyperlab.stats.proportion`) and pairs the exact tests of
+    :func:`~hyperlab.stats.compare_rates`; there is no seeds-needed figure and no split
+    into outcomes (0 and 1 are the outcomes).
     """
     check_probability(level, "level")
     check_probability(alpha, "alpha")
     labels = list(samples_by_value)
     if baseline is not None and baseline not in samples_by_value:
         raise ValueError(f"baseline {baseline!r} is not one of the values {labels!r}")
-    estimates = {v: estimate(samples_by_value[v], level) for v in labels}
-    splits = {v: outcomes(samples_by_value[v], floor=floor) for v in labels}
+    value_estimate = proportion if rate else estimate
+    estimates = {v: value_estimate(samples_by_value[v], level) for v in labels}
+    # a rate's 0s and 1s are one outcome: a floor of 1 never splits them
+    splits = {v: outcomes(samples_by_value[v], floor=1.0 if rate else floor) for v in labels}
     sign = 1.0 if higher_is_better else -1.0
     ranked = [v for v in labels if estimates[v].n]
     best = max(ranked, key=lambda v: sign * estimates[v].estimate) if ranked else None
 
     pairs = list(combinations(labels, 2))
-    tests = {(u, v): compare(samples_by_value[u], samples_by_value[v], paired=paired, level=level)
+    test = compare_rates if rate else compare
+    tests = {(u, v): test(samples_by_value[u], samples_by_value[v], paired=paired, level=level)
              for u, v in pairs}
     adjusted = dict(zip(pairs, holm([tests[p].p_value for p in pairs])))
     family = sum(not math.isnan(tests[p].p_value) for p in pairs)
@@ -152,7 +161,8 @@ def compare_values(samples_by_value: Mapping[Hashable, Samples], *, higher_is_be
                     verdict, ref, p_adj = ("better" if sign * c.difference > 0 else "worse"), r, p
                     break
         needed = None
-        if difference is not None and to_best is not None and not math.isnan(to_best.p_value):
+        if (difference is not None and not rate and to_best is not None
+                and not math.isnan(to_best.p_value)):
             needed = seeds_needed(to_best.sd, difference, alpha=alpha / family, power=power,
                                   paired=paired)
         records.append(ValueVerdict(v, estimates[v], splits[v], verdict, ref, p_adj, to_best,
@@ -206,7 +216,8 @@ def _answer(study: StudyVerdict, name: str | None, percent: bool) -> str:
     say = {v.label: _label(v.label, name) for v in study.values}
     best = study.value(study.best)
     role = " (the baseline)" if study.best == study.baseline else ""
-    clauses = [f"{say[best.label]}{role} gives the best {study.measure} "
+    most = "highest" if study.higher_is_better else "lowest"
+    clauses = [f"{say[best.label]}{role} gives the {most} {study.measure} "
                f"({_estimate(best.estimate, study.level, percent)})"]
     others = [v for v in study.values if v.label != study.best]
     if not others:
