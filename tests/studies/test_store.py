@@ -158,7 +158,8 @@ def _foreign_sqlite(path: Path) -> None:
 def _newer_store(path: Path) -> None:
     Store(path).close()
     conn = sqlite3.connect(path)
-    conn.execute("UPDATE meta SET value = '3' WHERE key = 'schema_version'")
+    conn.execute("UPDATE meta SET value = ? WHERE key = 'schema_version'",
+                 (str(Store.SCHEMA_VERSION + 1),))
     conn.commit()
     conn.close()
 

@@ -205,7 +205,7 @@ def test_version_1_store_is_upgraded_in_place_losing_nothing(tmp_path, capsys):
     assert "short" in capsys.readouterr().err
     with sqlite3.connect(db) as conn:
         assert conn.execute("SELECT value FROM meta WHERE key = 'schema_version'"
-                            ).fetchone() == ("2",)
+                            ).fetchone() == (str(Store.SCHEMA_VERSION),)
         assert conn.execute("SELECT COUNT(*) FROM runs").fetchone() == (5,)
         assert conn.execute("SELECT COUNT(*) FROM epochs").fetchone() == (4 + 2 + 2 + 2 + 3,)
     conn.close()
@@ -381,3 +381,30 @@ def test_damaged_runs_are_retrained_and_never_reach_the_summary(tmp_path, capsys
     assert untimed[0] == untimed[1]                          # retrained: the same numbers
     assert main(["show", study.source, "--out", str(out)]) == 0
     assert capsys.readouterr().err == ""                       # nothing damaged any more
+
+
+def test_version_2_store_gains_restored_epochs_and_keeps_its_runs(tmp_path):
+    """A version-2 store (no restored_epoch column) opens as version 3 with every run intact
+    (the checksums of runs without a restored epoch do not change); new runs keep theirs."""
+    db = tmp_path / "v2.db"
+    old = make_run("old", epochs=3)
+    with Store(db) as store:
+        store.put_runs([(old, {})], study="s", versions=VERSIONS)
+    with sqlite3.connect(db) as conn:
+        conn.execute("ALTER TABLE runs DROP COLUMN restored_epoch")
+        conn.execute("UPDATE meta SET value = '2' WHERE key = 'schema_version'")
+    conn.close()
+    restored = make_run("restored", epochs=5, stopped_epoch=4)
+    restored.restored_epoch = 1
+    with Store(db) as store:
+        store.put_runs([(restored, {})], study="s", versions=VERSIONS)
+        got = store.get_runs(["old", "restored"])
+        assert not store.damaged
+    assert got["old"].restored_epoch is None and got["restored"].restored_epoch == 1
+    assert same_history(got["old"].history, old.history)
+    with sqlite3.connect(db) as conn:
+        conn.execute("UPDATE runs SET restored_epoch = 2 WHERE key = 'restored'")
+    conn.close()
+    with Store(db) as store:
+        assert set(store.get_runs(["old", "restored"])) == {"old"}
+        assert "checksum does not match" in store.damaged["restored"]

@@ -22,6 +22,7 @@ class RunResult:
     wall_time_s: float                    # this run's share of its cohort's training time
     diverged_epoch: int | None = None
     stopped_epoch: int | None = None
+    restored_epoch: int | None = None     # whose weights EarlyStopping(restore_best_weights) restored
 
     @property
     def epochs_run(self) -> int:
@@ -57,6 +58,8 @@ class StudyResults:
     config: dict[str, Any]                # the resolved base configuration
     figures: list[str] = field(default_factory=lambda: ["panels"])  # layouts to draw
     threshold: float = 0.8                # val accuracy for "epochs to reach"
+    measures: list[str] = field(default_factory=lambda: ["final_val_accuracy"])  # first leads
+    baseline: str | None = None           # the label other values are also compared with
 
     def summary(self) -> list[dict[str, Any]]:
         """One row per swept value (see ``hyperlab.reports.summary.summarize``)."""

@@ -1,11 +1,11 @@
 """The persistent results store: one SQLite file of trained runs and cohort checkpoints.
 
 A run is stored once, under its content key, and never rewritten (unless it is damaged); a
-study that is rerun reads the runs it already has. Tables (schema version 2):
+study that is rerun reads the runs it already has. Tables (schema version 3):
 
 * ``meta``        -- ``app`` = ``hyperlab`` and ``schema_version``;
-* ``runs``        -- one row per run: study, seed, updates, timing, config and versions (JSON),
-  and ``checksum``: SHA-256 of the run as it reads back (``run_checksum``);
+* ``runs``        -- one row per run: study, seed, updates, timing, the epochs at which it
+  diverged, stopped and whose weights it restored, config and versions (JSON), and ``checksum``: SHA-256 of the run as it reads back (``run_checksum``);
 * ``epochs``      -- one row per run and epoch (0-based): loss, accuracy, val_loss,
   val_accuracy, learning_rate. SQLite stores NaN as NULL, so non-finite values are kept
   NULL with their spelling in the row's ``nonfinite`` JSON (e.g. ``{"loss": "nan"}``);
@@ -16,8 +16,8 @@ study that is rerun reads the runs it already has. Tables (schema version 2):
   latest heartbeat, so that concurrent ``hyperlab run`` on one store split the work.
 
 Reading verifies every run (its epoch rows and its checksum): a damaged run is reported,
-in one line, and treated as missing, so it is retrained and never served. A version-1
-store is upgraded in place when opened. ``check`` and ``repair`` are ``hyperlab store
+in one line, and treated as missing, so it is retrained and never served. A store of an
+older schema version is upgraded in place when opened. ``check`` and ``repair`` are ``hyperlab store
 check [--repair]``. The file uses WAL journaling, so reports can read while a study writes.
 """
 from __future__ import annotations
@@ -52,7 +52,7 @@ _SQLITE_MAGIC = b"SQLite format 3\x00"
 _CHUNK = 500                                   # keys per query, below SQLite's variable limit
 _RUN_COLUMNS = ("key", "study", "seed", "updates", "wall_time_s", "diverged_epoch",
                 "stopped_epoch", "history_lengths", "config", "versions", "created_at",
-                "checksum")
+                "checksum", "restored_epoch")
 CHECK_COMMAND = "hyperlab store check"
 
 _SCHEMA = f"""
@@ -61,7 +61,7 @@ CREATE TABLE IF NOT EXISTS runs (
     key TEXT PRIMARY KEY, study TEXT NOT NULL, seed INTEGER NOT NULL,
     updates INTEGER NOT NULL, wall_time_s REAL, diverged_epoch INTEGER,
     stopped_epoch INTEGER, history_lengths TEXT NOT NULL, config TEXT NOT NULL,
-    versions TEXT NOT NULL, created_at TEXT NOT NULL, checksum TEXT);
+    versions TEXT NOT NULL, created_at TEXT NOT NULL, checksum TEXT, restored_epoch INTEGER);
 CREATE INDEX IF NOT EXISTS runs_study ON runs (study);
 CREATE TABLE IF NOT EXISTS epochs (
     run_key TEXT NOT NULL REFERENCES runs (key) ON DELETE CASCADE,
@@ -176,7 +176,7 @@ class CheckReport:
 class Store:
     """Runs and checkpoints in one SQLite file (see the module docstring)."""
 
-    SCHEMA_VERSION = 2
+    SCHEMA_VERSION = 3
 
     def __init__(self, path: str | Path, *, salvage: bool = False) -> None:
         """Open (or create) the store at ``path``. ``salvage``: open a store that may be
@@ -301,18 +301,25 @@ class Store:
                              f"{row and row[0]}; upgrade hyperlab to use it")
 
     def _migrate(self) -> None:
-        """Version 1 -> 2 in place: the diagnostics and claims tables, and each run's
+        """An older version in place: from 1, the diagnostics and claims tables and each run's
         checksum, computed from what is stored (a run whose epoch rows do not match its
-        history lengths gets none: it reads as damaged)."""
-        with self._transaction("upgrading the store to schema version 2") as conn:
+        history lengths gets none: it reads as damaged); from 2, the ``restored_epoch``
+        column (NULL: the runs stored before it restored no weights)."""
+        with self._transaction(f"upgrading the store to schema version {self.SCHEMA_VERSION}"
+                               ) as conn:
             row = conn.execute("SELECT value FROM meta WHERE key = 'schema_version'").fetchone()
             if row is not None and row[0] == str(self.SCHEMA_VERSION):     # done by another
                 return
             for statement in filter(str.strip, _SCHEMA.split(";")):
                 conn.execute(statement)
-            if "checksum" not in {r[1] for r in conn.execute("PRAGMA table_info(runs)")}:
+            columns = {r[1] for r in conn.execute("PRAGMA table_info(runs)")}
+            if "restored_epoch" not in columns:
+                conn.execute("ALTER TABLE runs ADD COLUMN restored_epoch INTEGER")
+            if "checksum" in columns:
+                keys = []
+            else:
                 conn.execute("ALTER TABLE runs ADD COLUMN checksum TEXT")
-            keys = [r[0] for r in conn.execute("SELECT key FROM runs")]
+                keys = [r[0] for r in conn.execute("SELECT key FROM runs")]
             for i in range(0, len(keys), _CHUNK):
                 readable, _ = self._read(conn, keys[i:i + _CHUNK], verify=False)
                 conn.executemany("UPDATE runs SET checksum = ? WHERE key = ?",
@@ -418,9 +425,10 @@ class Store:
                     f"SELECT run_key, name, series FROM diagnostics WHERE run_key IN ({marks})",
                     chunk):
                 series.setdefault(key, {})[name] = blob
-            for key, seed, updates, wall, div, stop, lengths, checksum in conn.execute(
+            for key, seed, updates, wall, div, stop, restored, lengths, checksum in conn.execute(
                     "SELECT key, seed, updates, wall_time_s, diverged_epoch, stopped_epoch, "
-                    f"history_lengths, checksum FROM runs WHERE key IN ({marks})", chunk):
+                    f"restored_epoch, history_lengths, checksum FROM runs WHERE key IN ({marks})",
+                    chunk):
                 epochs = rows.get(key, [])
                 try:
                     lengths = {str(k): int(v) for k, v in json.loads(lengths).items()}
@@ -436,7 +444,8 @@ class Store:
                     run = RunResult(key=key, seed=int(seed), history=history,
                                     updates=int(updates),
                                     wall_time_s=math.nan if wall is None else float(wall),
-                                    diverged_epoch=_opt_int(div), stopped_epoch=_opt_int(stop))
+                                    diverged_epoch=_opt_int(div), stopped_epoch=_opt_int(stop),
+                                    restored_epoch=_opt_int(restored))
                 except (TypeError, ValueError, KeyError, AttributeError) as exc:
                     damaged[key] = f"a stored value cannot be read ({exc})"
                     continue
@@ -479,7 +488,7 @@ class Store:
                     (run.key, study, int(run.seed), int(run.updates), float(run.wall_time_s),
                      _opt_int(run.diverged_epoch), _opt_int(run.stopped_epoch),
                      json.dumps(lengths), config_json, versions_json, created,
-                     run_checksum(run)))
+                     run_checksum(run), _opt_int(run.restored_epoch)))
                 conn.executemany(
                     f"INSERT INTO epochs (run_key, epoch, {', '.join(HISTORY_KEYS)}, "
                     "nonfinite) VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
@@ -710,7 +719,8 @@ def _scan(conn: sqlite3.Connection, sql: str) -> list[tuple]:
 
 def run_checksum(run: RunResult) -> str:
     """SHA-256 of a run as it reads back from the store: key, seed, updates, wall time,
-    diverged and stopped epochs, and every history series (float64; NaN and -0.0 in the
+    diverged, stopped and restored epochs (the last only where there is one, so runs
+    stored before it existed keep their checksum), and every history series (float64; NaN and -0.0 in the
     one spelling SQLite gives them back in)."""
     def canonical(values: Any) -> np.ndarray:
         a = np.asarray(values, "<f8").reshape(-1) + 0.0           # -0.0 -> 0.0
@@ -722,6 +732,8 @@ def run_checksum(run: RunResult) -> str:
             "diverged_epoch": _opt_int(run.diverged_epoch),
             "stopped_epoch": _opt_int(run.stopped_epoch),
             "lengths": {k: len(v) for k, v in run.history.items()}}
+    if run.restored_epoch is not None:
+        head["restored_epoch"] = int(run.restored_epoch)
     digest = hashlib.sha256(json.dumps(head, sort_keys=True).encode())
     for name in sorted(run.history):
         digest.update(name.encode() + b"\0" + canonical(run.history[name]).tobytes())

@@ -162,7 +162,8 @@ def train(group: list[planner.PlannedRun], cohort, checkpoint: bytes | None,
     return [RunResult(key=run.key, seed=run.seed, history=history.history,
                       updates=history.params["steps"] * len(history.epoch),
                       wall_time_s=seconds / len(group), diverged_epoch=history.diverged_epoch,
-                      stopped_epoch=history.stopped_epoch)
+                      stopped_epoch=history.stopped_epoch,
+                      restored_epoch=history.restored_epoch)
             for run, history in zip(group, cohort.histories())]
 
 
@@ -257,7 +258,8 @@ def assemble(study: spec.Study, variants: list[spec.Variant], runs: list[planner
             values[run.variant].runs.append(stored[run.key])
     return StudyResults(name=study.name, description=study.description, axis=study.axis,
                         values=values, config=study.base, figures=list(study.figures),
-                        threshold=study.threshold)
+                        threshold=study.threshold, measures=list(study.measures),
+                        baseline=study.baseline)
 
 
 # ---------------------------------------------------------------------------- the driver
