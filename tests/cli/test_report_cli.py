@@ -55,7 +55,7 @@ def test_report_into_the_output_folder_like_show_and_plot(capsys, trained):
     text = path.read_text(encoding="utf-8")
     assert "Does &lt;momentum&gt; help?" in text and "tiny momentum sweep" in text
     assert len(images(text)) == 2 + 2          # panels, overlay + one history per value
-    assert "gives the best final validation accuracy" in text
+    assert "gives the highest final validation accuracy" in text
     assert "compile.optimizer.momentum" in text and "0.0, 0.9" in text
     assert text.count('<details class="value"') == 2
     assert "runs in this report</th><td>4 of 4" in text

@@ -126,7 +126,7 @@ def test_run_writes_table_csv_markdown_and_figures_then_show_and_plot(capsys, tm
     out_dir = tmp_path / "out"
     code, out, err = run(capsys, "run", str(study_file), "--out", str(out_dir), "--no-progress")
     assert code == 0, err
-    assert "Momentum = " in out and "gives the best final validation accuracy" in out
+    assert "Momentum = " in out and "gives the highest final validation accuracy" in out
     folder = out_dir / "tiny"
     with open(folder / "summary.csv") as f:
         rows = list(csv.DictReader(f))
@@ -137,11 +137,16 @@ def test_run_writes_table_csv_markdown_and_figures_then_show_and_plot(capsys, tm
     assert page.startswith("# tiny: tiny momentum sweep") and "**Answer.** Momentum = " in page
     assert "\n| value |" in page and "[tiny-panels.png](tiny-panels.png)" in page
     verdict = json.loads((folder / "verdict.json").read_text())
-    assert verdict["study"] == "tiny" and verdict["answer"] in page and verdict["paired"]
-    assert [v["label"] for v in verdict["values"]] == ["0.0", "0.9"]
-    assert {v["verdict"] for v in verdict["values"]} <= {"best", "worse", "better",
-                                                           "no difference detected"}
-    assert all(v["estimate"]["n"] == 2 for v in verdict["values"])
+    assert verdict["study"] == "tiny" and verdict["answer"] in page
+    assert verdict["leading"] == "final_val_accuracy" == verdict["measures"][0]["name"]
+    lead = verdict["measures"][0]
+    assert lead["paired"] and lead["answer"] == verdict["answer"]
+    assert [v["label"] for v in lead["values"]] == ["0.0", "0.9"]
+    assert {v["verdict"] for v in lead["values"]} <= {"best", "worse", "better",
+                                                        "no difference detected"}
+    for v in lead["values"]:
+        assert v["n"] == 2 and sorted(v["seeds"]) == ["0", "1"]
+        assert v["estimate"] == pytest.approx(np.mean(list(v["seeds"].values())))
     for layout in ("panels", "overlay"):
         assert (folder / f"tiny-{layout}.png").stat().st_size > 1000
         assert (folder / f"tiny-{layout}.svg").stat().st_size > 1000

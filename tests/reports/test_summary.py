@@ -197,7 +197,7 @@ def test_verdict_best_ci_and_the_values_worse_than_it():
     assert v["worse"] == ["64"] and v["no_difference_detected"] == ["16"]
     assert v["verdicts"] == {"16": "no difference detected", "32": "best", "64": "worse"}
     assert v["seeds_needed"]["16"] >= 2 and v["unstable"] == []
-    assert v["text"].startswith("Batch Size = 32 gives the best final validation accuracy")
+    assert v["text"].startswith("Batch Size = 32 gives the highest final validation accuracy")
     assert "no difference detected between Batch Size = 32 and Batch Size = 16 at n = 5" in v["text"]
     assert "indistinguishable" not in v["text"]
 

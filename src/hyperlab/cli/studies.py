@@ -204,24 +204,35 @@ def _run_command(args: argparse.Namespace) -> str:
 
 
 def publish(results: StudyResults, out: Path, question: str = "") -> str:
-    """Write summary.csv, verdict.json, the figures and summary.md (heading, ``question``,
-    answer, table, links to the figures), each atomically; return the table and answer."""
+    """Write summary.csv, verdict.json (the answer, the leading measure and every declared
+    measure's comparison), the figures and summary.md (heading, ``question``, answer, the
+    other measures' answers, table, links to the figures), each atomically; return the
+    table and answer."""
     from hyperlab._fileio import output_folder, write_text
     from hyperlab.reports import figures as figs
     from hyperlab.reports import summary
+    from hyperlab.reports.measures import measure_study
     rows = summary.summarize(results)
-    verdict = summary.verdict(results, rows)
+    measures = measure_study(results)
+    verdict = summary.verdict(results, rows, measures=measures)
     folder = output_folder(out / results.name, f"the results of study {results.name!r}")
     summary.to_csv(rows, folder / "summary.csv")
     write_text(folder / "verdict.json", json.dumps(
         {"study": results.name, "question": question, "answer": verdict["text"],
-         **verdict["stats"]}, indent=1) + "\n", "the verdict")
+         "leading": verdict["leading"], "measures": verdict["measures"]}, indent=1) + "\n",
+        "the verdict")
     drawn = figs.render(results, folder)
     write_text(folder / "summary.md", summary.to_markdown(
         rows, verdict, title=f"{results.name}: {results.description}", question=question,
         figures=[p.name for p in drawn if p.suffix == ".png"]), "the summary page")
     return (f"{results.name}: {results.description}\n{summary.format_table(rows)}\n"
-            f"{verdict['text']}\n")
+            f"{_answers(verdict)}\n")
+
+
+def _answers(verdict: dict) -> str:
+    """The leading measure's answer, then the other measures' (one line each)."""
+    others = [m["answer"] for m in verdict["measures"][1:]]
+    return "\n".join([verdict["text"], *(f"Also: {a}" for a in others)])
 
 
 def cmd_studies(args: argparse.Namespace) -> int:
@@ -274,7 +285,7 @@ def cmd_show(args: argparse.Namespace) -> int:
     from hyperlab.reports import summary
     rows = summary.summarize(results)
     print(f"{results.name}: {results.description}\n{summary.format_table(rows)}\n"
-          f"{summary.verdict(results, rows)['text']}")
+          f"{_answers(summary.verdict(results, rows))}")
     return 0
 
 

@@ -6,14 +6,16 @@ mean and sd instead of turning the whole row into NaN; the ``diverged`` column s
 many runs were affected.
 
 - :func:`summarize` -> rows (list of dicts, one per value, in study order);
-- :func:`verdict` -> the study's answer: the best value with its interval, the values
-  worse than it (paired t-tests, Holm-corrected), those where no difference was detected
-  (with the seeds that would detect one) and those whose seeds split into outcomes;
+- :func:`verdict` -> the study's answer on its declared measures: per measure the best
+  value with its interval, the values worse than it (paired tests, Holm-corrected), those
+  where no difference was detected (with the seeds that would detect one) and those whose
+  seeds split into outcomes;
 - :func:`format_table`, :func:`to_csv`, :func:`to_markdown` -> renderings of the rows.
 """
 from __future__ import annotations
 
 import csv
+import json
 import math
 from collections.abc import Sequence
 from pathlib import Path
@@ -22,6 +24,7 @@ from typing import Any
 import numpy as np
 
 from hyperlab._fileio import atomic_write
+from hyperlab.reports.measures import MeasureResult, measure_study
 from hyperlab.studies.results import RunResult, StudyResults, ValueResult
 
 __all__ = ["COLUMNS", "summarize", "verdict", "format_table", "to_csv", "to_markdown"]
@@ -129,38 +132,64 @@ def summarize(results: StudyResults) -> list[dict[str, Any]]:
 
 # --------------------------------------------------------------------------- verdict
 
-MEASURE = "final validation accuracy"
-DETECT = 0.01        # the difference a study's answer says how many seeds would detect
+def measure_json(m: MeasureResult) -> dict[str, Any]:
+    """One measure's verdict as JSON types (NaN as None): per value its seeds' results, n,
+    estimate and interval, verdict, the difference to the best with its interval, adjusted
+    p-values, effect size, seeds needed and outcomes."""
+    v = m.verdict
+    values = []
+    for value in v.values:
+        est, best = value.estimate, value.to_best
+        values.append({
+            "label": value.label, "n": est.n, "excluded": est.excluded,
+            "estimate": est.estimate, "low": est.low, "high": est.high, "interval": est.method,
+            "verdict": value.verdict, "versus": value.versus, "p_adj": value.p_adj,
+            "p_adj_to_best": value.p_adj_to_best, "p_adj_to_baseline": value.p_adj_to_baseline,
+            "difference_to_best": best.difference if best else None,
+            "difference_low": best.low if best else None,
+            "difference_high": best.high if best else None,
+            "effect_size": best.effect_size if best else None,
+            "effect_size_name": best.effect_size_name if best else None,
+            "seeds_needed": value.seeds_needed,
+            "unstable": value.outcomes.unstable,
+            "outcomes": [list(g) for g in value.outcomes.groups],
+            "seeds": {str(seed): x for seed, x in m.samples[value.label].items()},
+        })
+    out = {"name": m.name, "title": m.title, "unit": m.unit, "percent": m.percent,
+           "higher_is_better": m.higher_is_better, "best": v.best, "baseline": v.baseline,
+           "level": v.level, "alpha": v.alpha, "paired": v.paired,
+           "test": next((x.to_best.test for x in v.values if x.to_best), None),
+           "comparisons": v.comparisons, "detect_difference": v.difference,
+           "answer": v.answer, "values": values}
+    return json.loads(json.dumps(out, default=float), parse_constant=lambda _: None)
 
 
 def verdict(results: StudyResults, rows: list[dict[str, Any]] | None = None,
-            confidence: float = 0.95) -> dict[str, Any]:
-    """The study's answer on the final validation accuracy (:func:`hyperlab.stats.compare_values`).
+            confidence: float = 0.95, measures: list[MeasureResult] | None = None
+            ) -> dict[str, Any]:
+    """The study's answer on its declared measures (:func:`~hyperlab.reports.measures.measure_study`).
 
     Seeds are paired across values: seed s of every value starts from the same initial
     weights and data order wherever the architecture is the same, so each pair of values is
-    compared by a paired t-test on the seeds both have, and the p-values of all pairs are
-    Holm-corrected together. Returns a dict with ``best`` (label or None), ``mean``,
-    ``ci_low``/``ci_high``/``ci_half_width`` (t interval at ``confidence``; NaN for n < 2),
-    ``n``, ``confidence``, ``alpha``, ``test``, per label ``verdicts`` ("best", "worse",
-    "better", "no difference detected") and ``p_adjusted`` (against the best), the labels
-    found ``worse``, with ``no_difference_detected`` and ``unstable`` (seeds split into
-    separate outcomes), ``seeds_needed`` (per label: seeds that would detect a 1-point
-    difference from the best), ``text`` (the answer in one sentence) and ``stats`` (the
-    whole comparison as JSON-ready data, written to ``verdict.json``).
+    compared on the seeds both have (a paired t-test; exact tests for the divergence rate),
+    and the p-values of all pairs are Holm-corrected together, per measure. The leading
+    (first) measure gives ``best`` (label or None), ``mean``, ``ci_low``/``ci_high``/
+    ``ci_half_width`` (at ``confidence``; NaN for n < 2), ``n``, per label ``verdicts``
+    ("best", "worse", "better", "no difference detected") and ``p_adjusted`` (against the
+    best), the labels found ``worse``, ``no_difference_detected``, ``unstable`` (seeds split
+    into separate outcomes) and ``seeds_needed`` (per label: seeds that would detect a
+    1-point difference from the best); ``text`` is its answer in one sentence. ``measures``
+    holds every measure as :func:`measure_json` gives it (what ``verdict.json`` holds).
     """
-    from hyperlab import stats
-
-    alpha = 1.0 - confidence
-    samples = {v.label: {r.seed: _final(r, "val_accuracy") for r in v.runs}
-               for v in results.values}
-    study = stats.compare_values(samples, level=confidence, alpha=alpha, difference=DETECT,
-                                 measure=MEASURE, name=results.axis, percent=True)
+    measures = measures or measure_study(results, level=confidence)
+    lead = measures[0]
+    study = lead.verdict
     out: dict[str, Any] = {
-        "measure": MEASURE, "best": study.best, "mean": math.nan, "n": 0,
-        "ci_low": math.nan, "ci_high": math.nan, "ci_half_width": math.nan,
-        "confidence": confidence, "alpha": alpha,
-        "test": "paired t-test on shared seeds, Holm-corrected over every pair of values",
+        "measure": lead.title, "leading": lead.name, "best": study.best, "mean": math.nan,
+        "n": 0, "ci_low": math.nan, "ci_high": math.nan, "ci_half_width": math.nan,
+        "confidence": confidence, "alpha": study.alpha,
+        "test": (f"{measure_json(lead)['test'] or 'paired t-test'} on shared seeds, "
+                 "Holm-corrected over every pair of values"),
         "verdicts": {v.label: v.verdict for v in study.values},
         "p_adjusted": {v.label: v.p_adj_to_best for v in study.values if v.label != study.best},
         "worse": [v.label for v in study.values if v.verdict == "worse"],
@@ -168,11 +197,10 @@ def verdict(results: StudyResults, rows: list[dict[str, Any]] | None = None,
                                    and v.verdict == "no difference detected"],
         "unstable": [v.label for v in study.values if v.outcomes.unstable],
         "seeds_needed": {v.label: v.seeds_needed for v in study.values if v.label != study.best},
-        "text": study.answer, "stats": study.to_dict(),
+        "text": study.answer, "measures": [measure_json(m) for m in measures],
     }
     if study.best is None:
-        out["text"] = (f"No {results.axis} value has a finite final validation accuracy; "
-                       "nothing to compare.")
+        out["text"] = f"No {results.axis} value has a finite {lead.title}; nothing to compare."
         return out
     est = study.value(study.best).estimate
     out.update(mean=est.estimate, n=est.n, ci_low=est.low, ci_high=est.high,
@@ -267,6 +295,9 @@ def to_markdown(rows: list[dict[str, Any]], verdict: dict[str, Any] | None = Non
         parts.append(f"**Question.** {question}")
     if verdict and verdict.get("text"):
         parts.append("**Answer.** " + verdict["text"])
+        others = verdict.get("measures", [])[1:]
+        if others:
+            parts.append("**Other measures.**\n\n" + "\n".join(f"- {m['answer']}" for m in others))
     parts.append("\n".join(lines))
     if figures:
         parts.append("Figures: " + ", ".join(f"[{name}]({name})" for name in figures))

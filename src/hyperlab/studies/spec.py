@@ -7,6 +7,11 @@ A study file (TOML)::
     axis = "Momentum"                 # what is swept, for titles and tables
     repeats = 10                      # seeds 0 .. repeats-1
     figures = ["panels"]              # panels | overlay | plateau | schedules
+    threshold = 0.8                   # validation accuracy for "epochs to reach"
+
+    [verdict]                         # what answers the question (hyperlab.studies.measures)
+    measures = ["epochs_to_threshold", "final_val_accuracy"]   # the first one leads
+    # baseline = "0.0"                # a value label the others are also compared with
 
     [data]                            # a dataset of hyperlab.datasets and its arguments
     name = "blobs"
@@ -54,8 +59,9 @@ import numpy as np
 
 from hyperlab import callbacks, datasets, layers, optimizers, regularizers, schedules
 from hyperlab.engine import activations, initializers, losses
+from hyperlab.studies.measures import DEFAULT_MEASURES, MEASURES
 
-RESULTS_VERSION = 2  # part of every run key: bump when the engine's numbers change
+RESULTS_VERSION = 3  # part of every run key: bump when the engine's numbers (or what a run records) change
 
 DEFAULTS: dict[str, Any] = {
     "data": {"name": "blobs"},
@@ -65,7 +71,8 @@ DEFAULTS: dict[str, Any] = {
     "fit": {"epochs": 200, "batch_size": 32, "shuffle": True},
 }
 TOP_KEYS = {"name", "description", "question", "axis", "repeats", "figures", "threshold",
-            "data", "model", "compile", "fit", "sweep"}
+            "verdict", "data", "model", "compile", "fit", "sweep"}
+VERDICT_KEYS = {"measures", "baseline"}
 SECTION_KEYS = {"model": {"hidden", "activation", "initializer", "batch_norm", "dropout",
                           "kernel_regularizer"},
                 "compile": {"loss", "optimizer"},
@@ -108,6 +115,8 @@ class Study:
     threshold: float = 0.8
     question: str = ""
     source: str = "<study>"
+    measures: list[str] = field(default_factory=lambda: list(DEFAULT_MEASURES))
+    baseline: str | None = None
 
     def variants(self) -> list[Variant]:
         """The grid product of the sweep axes (zipped fields move together)."""
@@ -222,16 +231,40 @@ def from_dict(raw: dict[str, Any], source: str = "<study>", default_name: str = 
         if fig not in FIGURES:
             raise StudyError(f"{source}: figures: expected some of {list(FIGURES)}, found {fig!r}")
     threshold = _typed(raw.get("threshold", 0.8), (int, float), source, "threshold")
+    measures, baseline = _verdict(raw.get("verdict", {}), source)
     sweeps = [_validate_sweep(s, base, source, i, root) for i, s in enumerate(
         _typed(raw.get("sweep", []), list, source, "sweep"))]
     axis = raw.get("axis") or " × ".join(s["fields"][-1].split(".")[-1] for s in sweeps) or "run"
     study = Study(name=name, description=_typed(raw.get("description", ""), str, source, "description"),
                   axis=_typed(axis, str, source, "axis"), repeats=repeats, base=base, sweeps=sweeps,
                   figures=list(figures), threshold=float(threshold),
-                  question=_typed(raw.get("question", ""), str, source, "question"), source=source)
+                  question=_typed(raw.get("question", ""), str, source, "question"), source=source,
+                  measures=measures, baseline=baseline)
     _check_data(base, sweeps, source)
-    study.variants()
+    labels = [v.label for v in study.variants()]
+    if baseline is not None and baseline not in labels:
+        raise StudyError(f"{source}: verdict.baseline: {baseline!r} is not a value label of the "
+                         f"study; choose one of {labels}")
     return study
+
+
+def _verdict(raw: Any, source: str) -> tuple[list[str], str | None]:
+    """The ``[verdict]`` table: the measures (known names, the first leads) and a baseline."""
+    _check_keys(_typed(raw, dict, source, "verdict"), VERDICT_KEYS, source, "verdict")
+    measures = _typed(raw.get("measures", list(DEFAULT_MEASURES)), list, source, "verdict.measures")
+    if not measures:
+        raise StudyError(f"{source}: verdict.measures: name at least one measure, e.g. "
+                         f"{list(DEFAULT_MEASURES)}")
+    for name in measures:
+        if name not in MEASURES:
+            raise StudyError(f"{source}: verdict.measures: unknown measure {name!r}; choose "
+                             f"from {list(MEASURES)}")
+    if len(set(measures)) != len(measures):
+        raise StudyError(f"{source}: verdict.measures: {measures} names a measure twice")
+    baseline = raw.get("baseline")
+    if baseline is not None:
+        baseline = _typed(baseline, str, source, "verdict.baseline")
+    return list(measures), baseline
 
 
 # ---------------------------------------------------------------------------- validation
