@@ -87,7 +87,7 @@ def test_report_holds_every_section_inline(page):
     assert len(imgs) == 2 + 3 and all(s.startswith("data:image/png;base64,") for s in imgs)
     assert 'id="figure-panels"' in text and 'id="figure-overlay"' in text
     # the verdict, the summary table and the sweep/config
-    assert "gives the highest final validation accuracy" in text and "confidence interval" in text
+    assert "gives the highest final validation accuracy" in text and "95% interval" in text
     assert 'class="sortable summary"' in text and "val acc % (±sd)" in text
     assert "compile.optimizer.momentum" in text and "compile.optimizer.nesterov" in text  # resolved
     assert "swept: overridden by each value" in text

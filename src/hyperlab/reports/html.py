@@ -329,31 +329,29 @@ def _summary_table(results: StudyResults, rows: list[dict[str, Any]],
 
 
 def _verdict(results: StudyResults, verdict: dict[str, Any]) -> str:
+    """The answer, then per declared measure (the leading one first) its answer and a
+    table: each value's estimate with its interval, verdict, Holm-adjusted p against the
+    best and the seeds that would detect a 1-point difference."""
     parts = [f'<p class="verdict">{_e(verdict.get("text", ""))}</p>']
-    if verdict.get("best") is None:
-        return parts[0]
-    conf = f"{round(100 * verdict['confidence']):g}%"
-    ci = ("n/a (fewer than 2 runs)" if not np.isfinite(verdict["ci_low"]) else
-          f"{100 * verdict['ci_low']:.1f}% – {100 * verdict['ci_high']:.1f}% "
-          f"(± {100 * verdict['ci_half_width']:.1f}%)")
-    pairs = [("best value", f"{results.axis} = {verdict['best']}"),
-             ("mean final validation accuracy", f"{100 * verdict['mean']:.1f}%"),
-             (f"{conf} confidence interval", ci),
-             ("runs (n)", str(verdict["n"])),
-             ("test", f"{verdict.get('test', '')}, α = {verdict['alpha']:g}"),
-             ("worse than the best", ", ".join(map(str, verdict["worse"])) or "none"),
-             ("no difference detected",
-              ", ".join(map(str, verdict["no_difference_detected"])) or "none"),
-             ("unstable (seeds split into outcomes)",
-              ", ".join(map(str, verdict["unstable"])) or "none")]
-    parts.append(_kv(pairs))
-    if verdict["p_adjusted"]:
-        rows = [[(str(label), str(i)), (_fmt_p(p), _sort_key(p)),
-                 (verdict["verdicts"][label], ""),
-                 (_fmt_seeds(verdict["seeds_needed"].get(label)), "")]
-                for i, (label, p) in enumerate(verdict["p_adjusted"].items())]
-        parts.append(_table([results.axis, "p (vs best, Holm)", "verdict",
-                             "seeds to detect 1 point"], rows, cls="sortable pvalues"))
+    for m in verdict.get("measures", []):
+        conf = f"{100 * m['level']:g}%"
+        show = (lambda x: "—" if x is None else f"{100 * x:.1f}%") if m["percent"] else (
+            lambda x: "—" if x is None else f"{x:.3g}")
+        rows = [[(str(v["label"]), str(i)), (show(v["estimate"]), _sort_key(v["estimate"])),
+                 (f"{show(v['low'])} – {show(v['high'])}", ""), (str(v["n"]), str(v["n"])),
+                 (v["verdict"] + (" (unstable)" if v["unstable"] else ""), ""),
+                 (_fmt_p(v["p_adj_to_best"]), _sort_key(v["p_adj_to_best"])),
+                 (_fmt_seeds(v["seeds_needed"]), "")]
+                for i, v in enumerate(m["values"])]
+        lead = " (leading)" if m["name"] == verdict.get("leading") else ""
+        parts.append(f"<h3>{_e(m['title'])}{lead}</h3>")
+        if m["answer"] != verdict.get("text"):
+            parts.append(f"<p>{_e(m['answer'])}</p>")
+        parts.append(_table([results.axis, "estimate", f"{conf} interval", "n", "verdict",
+                             "p vs best (Holm)", "seeds to detect 1 point"], rows,
+                            cls="sortable pvalues"))
+        parts.append(f'<p class="note">{_e(m["test"] or "no test possible")}, '
+                     f"α = {m['alpha']:g}, {m['comparisons']} comparison(s) corrected.</p>")
     return "\n".join(parts)
 
 
