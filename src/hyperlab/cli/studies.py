@@ -43,6 +43,16 @@ def _study_flags(p: argparse.ArgumentParser, sets: bool = True) -> None:
                             "fit.epochs=50)")
 
 
+def _figure_flags(p: argparse.ArgumentParser) -> None:
+    """How curves are drawn: ``--x`` (what the x axis counts) and ``--y`` (the y range)."""
+    p.add_argument("--x", choices=("epochs", "updates", "time"), default="epochs",
+                   help="x axis of the learning curves: epochs, weight updates or wall time "
+                        "(default: epochs; e.g. --x updates)")
+    p.add_argument("--y", choices=("fit", "full"), default="fit",
+                   help="y range of accuracy panels: fitted to the data or the full 0-1 "
+                        "(default: fit)")
+
+
 def _size(text: str) -> int:
     """A memory size: bytes, or with a unit K, M, G, T (powers of 1024; KiB, MB... too)."""
     units = {"": 1, "K": 1 << 10, "M": 1 << 20, "G": 1 << 30, "T": 1 << 40}
@@ -119,19 +129,22 @@ def add_run_parser(subparsers: argparse._SubParsersAction) -> None:
                    help="a built-in study (see 'hyperlab studies') or a study TOML file")
     _output_flags(p)
     _study_flags(p)
+    _figure_flags(p)
     p.add_argument("--no-progress", action="store_true", help="no progress bar")
     _executor_flags(p)
     p.set_defaults(handler=cmd_run)
 
 
 def _add_stored_parser(subparsers: argparse._SubParsersAction, name: str, summary: str,
-                       description: str, handler) -> None:
+                       description: str, handler, figures: bool = False) -> None:
     """A command that reads a study's stored runs and trains nothing."""
     p = subparsers.add_parser(name, formatter_class=_formatter(), help=summary,
                               description=description)
     p.add_argument("study", metavar="STUDY_OR_FILE", help="a built-in study or a study file")
     _output_flags(p)
     _study_flags(p)
+    if figures:
+        _figure_flags(p)
     p.set_defaults(handler=handler)
 
 
@@ -144,7 +157,7 @@ def add_show_parser(subparsers: argparse._SubParsersAction) -> None:
 def add_plot_parser(subparsers: argparse._SubParsersAction) -> None:
     _add_stored_parser(subparsers, "plot", "draw a study's figures from the store (no training)",
                        "Draw a study's figures (PNG and SVG) from the stored runs into "
-                       "OUT/<study>/; trains nothing.", cmd_plot)
+                       "OUT/<study>/; trains nothing.", cmd_plot, figures=True)
 
 
 def add_reproduce_parser(subparsers: argparse._SubParsersAction) -> None:
@@ -159,6 +172,7 @@ def add_reproduce_parser(subparsers: argparse._SubParsersAction) -> None:
                         "'lecture' (the lecture's seven); default: all")
     _output_flags(p)
     _study_flags(p, sets=False)
+    _figure_flags(p)
     p.add_argument("--no-progress", action="store_true", help="no progress bar")
     _executor_flags(p)
     p.set_defaults(handler=cmd_reproduce)
@@ -203,11 +217,12 @@ def _run_command(args: argparse.Namespace) -> str:
     return shlex.join(words)
 
 
-def publish(results: StudyResults, out: Path, question: str = "") -> str:
+def publish(results: StudyResults, out: Path, question: str = "", *, x: str = "epochs",
+            y: str = "fit") -> str:
     """Write summary.csv, verdict.json (the answer, the leading measure and every declared
     measure's comparison), the figures and summary.md (heading, ``question``, answer, the
     other measures' answers, table, links to the figures), each atomically; return the
-    table and answer."""
+    table and answer. ``x`` and ``y`` choose the curves' axes (``hyperlab.reports.render``)."""
     from hyperlab._fileio import output_folder, write_text
     from hyperlab.reports import figures as figs
     from hyperlab.reports import summary
@@ -221,7 +236,7 @@ def publish(results: StudyResults, out: Path, question: str = "") -> str:
         {"study": results.name, "question": question, "answer": verdict["text"],
          "leading": verdict["leading"], "measures": verdict["measures"]}, indent=1) + "\n",
         "the verdict")
-    drawn = figs.render(results, folder)
+    drawn = figs.render(results, folder, measures=measures, x=x, y=y)
     write_text(folder / "summary.md", summary.to_markdown(
         rows, verdict, title=f"{results.name}: {results.description}", question=question,
         figures=[p.name for p in drawn if p.suffix == ".png"]), "the summary page")
@@ -259,7 +274,7 @@ def cmd_run(args: argparse.Namespace) -> int:
         return _failed(err)
     finally:
         executor.close()
-    print(publish(results, out, study.question))
+    print(publish(results, out, study.question, x=args.x, y=args.y))
     print(f"written to {out / study.name}/")
     return 0
 
@@ -292,15 +307,18 @@ def cmd_show(args: argparse.Namespace) -> int:
 def cmd_plot(args: argparse.Namespace) -> int:
     results, out = _stored_results(args)
     from hyperlab.reports import figures
+    from hyperlab.reports.measures import measure_study
     folder = _out_dir(str(out / results.name))
-    for path in figures.render(results, folder):
+    for path in figures.render(results, folder, measures=measure_study(results), x=args.x,
+                               y=args.y):
         print(path)
     return 0
 
 
-def _timed_publish(results: StudyResults, out: Path, question: str) -> tuple[str, float]:
+def _timed_publish(results: StudyResults, out: Path, question: str, x: str, y: str
+                   ) -> tuple[str, float]:
     start = time.perf_counter()
-    return publish(results, out, question), time.perf_counter() - start
+    return publish(results, out, question, x=x, y=y), time.perf_counter() - start
 
 
 def _reproduced(names: list[str]) -> list[str]:
@@ -331,8 +349,8 @@ def cmd_reproduce(args: argparse.Namespace) -> int:
     with ProcessPoolExecutor(max_workers=1, mp_context=multiprocessing.get_context("spawn")) as pool:
         def done(study, results, seconds):
             runs = sum(len(v.runs) for v in results.values)
-            pending.append((study.name, runs, seconds, pool.submit(_timed_publish, results, out,
-                                                                 study.question)))
+            pending.append((study.name, runs, seconds, pool.submit(
+                _timed_publish, results, out, study.question, args.x, args.y)))
 
         try:
             executor.check()

@@ -80,4 +80,5 @@ class StudyResults:
         """Draw the study's figures (PNG and SVG) into ``out_dir``; returns the paths."""
         from pathlib import Path
         from hyperlab.reports import figures
-        return figures.render(self, Path(out_dir))
+        from hyperlab.reports.measures import measure_study
+        return figures.render(self, Path(out_dir), measures=measure_study(self))

@@ -6,7 +6,7 @@ A study file (TOML)::
     description = "How momentum changes learning at a high learning rate"
     axis = "Momentum"                 # what is swept, for titles and tables
     repeats = 10                      # seeds 0 .. repeats-1
-    figures = ["panels"]              # panels | overlay | plateau | schedules
+    figures = ["panels"]              # panels | overlay | plateau | schedules | gradients | stopping
     threshold = 0.8                   # validation accuracy for "epochs to reach"
 
     [verdict]                         # what answers the question (hyperlab.studies.measures)
@@ -82,7 +82,7 @@ SECTION_KEYS = {"model": {"hidden", "activation", "initializer", "batch_norm", "
 OPTIONAL_OFF = {("model", "batch_norm"): "none", ("model", "dropout"): 0.0,
                 ("model", "kernel_regularizer"): {}, ("fit", "diagnostics"): False}
 BATCH_NORM = ("none", "after", "before")
-FIGURES = ("panels", "overlay", "plateau", "schedules", "gradients")
+FIGURES = ("panels", "overlay", "plateau", "schedules", "gradients", "stopping")
 CALLBACKS = {"ReduceLROnPlateau": callbacks.ReduceLROnPlateau,
              "EarlyStopping": callbacks.EarlyStopping}
 # Dataset arguments that say where the data come from, not what they are: run keys leave
