@@ -247,8 +247,8 @@ def test_a_full_disk_never_leaves_a_truncated_svg(capsys, stored, tmp_path, monk
     fill_disk(monkeypatch, ".svg")
     code, _, err = run(capsys, "plot", "momentum", "--out", tmp_path)
     assert code == 2
-    one_line(err, "momentum-overlay.svg", "disk is full")
-    assert sorted(snapshot(folder)) == ["momentum-overlay.png"]  # the SVG is not there at all
+    one_line(err, "momentum-measures.svg", "disk is full")
+    assert sorted(snapshot(folder)) == ["momentum-measures.png"]  # the SVG is not there at all
     monkeypatch.undo()
     stored_again = results(figures=("overlay",))
     monkeypatch.setattr(studies_cli, "_stored_results", lambda args: (stored_again, tmp_path))
