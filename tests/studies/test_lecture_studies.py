@@ -78,7 +78,8 @@ def test_diagnostics_are_stored_and_drawn(tmp_path):
     assert stored.history["grad_norm/dense"] == run.history["grad_norm/dense"]
     assert len(stored.history["dead_fraction/activation_1"]) == 2
     paths = first.save_figures(tmp_path / "figs")
-    assert [p.name for p in paths] == ["tiny-diag-gradients.png", "tiny-diag-gradients.svg"]
+    assert [p.name for p in paths] == ["tiny-diag-measures.png", "tiny-diag-measures.svg",
+                                       "tiny-diag-gradients.png", "tiny-diag-gradients.svg"]
 
 
 def test_gradients_figure_without_diagnostics_says_how_to_get_them(tmp_path):
