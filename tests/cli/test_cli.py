@@ -104,7 +104,10 @@ def test_verbose_2_prints_one_line_per_epoch(capsys):
     code, out, _ = run(capsys, "fit", "--epochs", "3", "--verbose", "2")
     lines = out.strip().splitlines()
     assert code == 0
-    assert [ln.split(" - ")[0] for ln in lines[:3]] == ["Epoch 1/3", "Epoch 2/3", "Epoch 3/3"]
+    # Keras 3's verbose=2: "Epoch i/N", then one line "steps/steps - time - time/step - logs"
+    assert lines[0:6:2] == ["Epoch 1/3", "Epoch 2/3", "Epoch 3/3"]
+    assert all(re.match(r"16/16 - \d+s - \d+(us|ms|s)/step - accuracy: [\d.]+ - loss: ", ln)
+               for ln in lines[1:6:2])
     assert FINAL_LINE.match(lines[-1])
 
 

@@ -32,8 +32,8 @@ GiB = 1 << 30
 def base(tmp_path_factory) -> Path:
     """A compiled model with an Adam state (as after fit, without compiling a fit):
     2 -> Dense(12) -> Dense(3)."""
-    model = hl.Sequential([hl.layers.Input((2,)), hl.layers.Dense(12, "relu"),
-                           hl.layers.Dense(3, "softmax")], seed=0)
+    model = hl.Sequential([hl.layers.Input((2,)), hl.layers.Dense(12, "relu", name="dense"),
+                           hl.layers.Dense(3, "softmax", name="dense_1")], seed=0)
     model.compile(hl.optimizers.Adam(0.01), "categorical_crossentropy", ["accuracy"])
     model._opt_state = model.optimizer.init(model.trainable_view(model.params))
     path = tmp_path_factory.mktemp("model") / "model.npz"

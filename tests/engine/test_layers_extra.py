@@ -8,6 +8,7 @@ import numpy as np
 import pytest
 
 import hyperlab as hl
+from hyperlab.engine.model import clear_session
 
 L = hl.layers
 ALPHA_P = -1.6732632423543772848170429916717 * 1.0507009873554804934193349852946
@@ -221,6 +222,7 @@ def _model(seed=0):
 def test_a_model_with_each_layer_trains_and_survives_save_and_load(tmp_path):
     (x, y), (vx, vy) = hl.datasets.blobs()
     y, vy = hl.datasets.to_categorical(y), hl.datasets.to_categorical(vy)
+    clear_session()  # Keras's automatic names start again
     model = _model()
     names = [layer.name for layer in model.layers]
     assert names[1:8:2] == ["p_re_lu", "leaky_re_lu", "elu", "alpha_dropout"]

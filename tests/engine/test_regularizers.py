@@ -91,3 +91,16 @@ def test_errors():
         R.get({"class_name": "L2", "config": {"l1": 0.1}})
     with pytest.raises(ValueError):
         R.get(0.1)
+
+
+def test_tf_keras_shortcuts():
+    # tf.keras: l1 = L1, l2 = L2 (classes); l1_l2(l1=0.01, l2=0.01) a function.
+    assert R.l1 is R.L1 and R.l2 is R.L2
+    assert R.l1().get_config() == {"l1": 0.01} and R.l2().get_config() == {"l2": 0.01}
+    assert R.l1_l2().get_config() == {"l1": 0.01, "l2": 0.01}
+    # the lecture's l1_l2(0.01): both terms (tf.keras); L1L2(0.01): L1 alone (both Kerases)
+    assert float(R.l1_l2(0.01)(W)) == pytest.approx(0.01 * ABS + 0.01 * SQ, rel=1e-6)
+    assert float(R.L1L2(0.01)(W)) == pytest.approx(0.01 * ABS, rel=1e-6)
+    assert float(R.l1_l2(l2=0.2)(W)) == pytest.approx(0.01 * ABS + 0.2 * SQ, rel=1e-6)
+    with pytest.raises(ValueError, match="non-negative"):
+        R.l1_l2(-1.0)

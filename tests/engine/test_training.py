@@ -83,7 +83,7 @@ def test_train_many_seeds_equal_runs_one_by_one(blobs):
                              validation_data=(vx, vy))
     for seed, h in zip([3, 4, 5], together):
         alone = blobs_model(seed=seed).fit(x, y, batch_size=32, epochs=6, seed=seed, verbose=0,
-                                           validation_data=(vx, vy))
+                                           validation_data=(vx, vy), log_learning_rate=True)
         alone.weights = alone.model.get_weights()
         _assert_same(h, alone)
     assert not np.allclose(together[0].history["loss"], together[1].history["loss"])
@@ -216,7 +216,7 @@ def test_schedule_as_learning_rate_is_logged_per_epoch(blobs):
     x, y, _, _ = blobs
     schedule = hl.schedules.InverseTimeDecay(0.1, decay_steps=1, decay_rate=0.01)
     h = blobs_model(optimizer=hl.optimizers.SGD(schedule)).fit(x, y, epochs=3, batch_size=100,
-                                                               verbose=0)
+                                                               verbose=0, log_learning_rate=True)
     np.testing.assert_allclose(h.history["learning_rate"], [0.1 / (1 + 0.01 * 5 * e) for e in range(3)],
                                rtol=1e-6)
     with pytest.raises(ValueError, match="not settable"):

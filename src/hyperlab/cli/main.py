@@ -399,10 +399,10 @@ def run_fit(args: argparse.Namespace) -> int:
             history = model.fit(ds.x_train, y, batch_size=batch_size, epochs=config["epochs"],
                                 validation_data=(ds.x_val, vy), verbose=args.verbose,
                                 callbacks=callbacks, shuffle=config["shuffle"],
-                                seed=config["seed"])
+                                seed=config["seed"], log_learning_rate=True)
         wall = time.perf_counter() - start
-        train_loss, train_acc = model.evaluate(ds.x_train, y)
-        test_loss, test_acc = model.evaluate(ds.x_val, vy)
+        train_loss, train_acc = model.evaluate(ds.x_train, y, verbose=0)
+        test_loss, test_acc = model.evaluate(ds.x_val, vy, verbose=0)
 
     if args.json:
         layers = [{"name": layer.name, "units": layer.units, "activation": layer.activation}

@@ -47,7 +47,10 @@ __all__ = [
     "fashion_mnist",
     "load_fashion_mnist_raw",
     "download_fashion_mnist",
+    "download_file",
+    "has_fashion_mnist",
     "read_idx",
+    "read_keras_npz",
     "cache_dir",
     "DIGITS_CLASSES",
     "FASHION_MNIST_CLASSES",
@@ -309,6 +312,27 @@ def _read_keras_npz(path: str, mtime_ns: int, size: int) -> dict[str, np.ndarray
     return out
 
 
+def read_keras_npz(path: str | os.PathLike[str]) -> dict[str, np.ndarray]:
+    """``x_train``, ``y_train``, ``x_test``, ``y_test`` of a Keras-style ``.npz`` (as
+    ``mnist.npz``), checked (uint8 images ``(n, rows, cols)``, labels 0..9 of the same
+    length) and read-only. Raises ``ValueError`` naming the file and the problem."""
+    p = Path(path)
+    try:
+        arrays = _read_keras_npz(*_stat_key(p))
+    except FileNotFoundError:
+        raise ValueError(f"{p}: file not found") from None
+    if "x_test" not in arrays:
+        raise ValueError(f"{p}: missing arrays x_test, y_test; a Keras-style .npz holds "
+                         "x_train, y_train, x_test, y_test")
+    return arrays
+
+
+def has_fashion_mnist(directory: str | os.PathLike[str]) -> bool:
+    """Whether ``directory`` holds the four Fashion-MNIST IDX files (gzipped or not)."""
+    d = Path(directory)
+    return d.is_dir() and len(_find_in_dir(d, tuple(FASHION_MNIST_FILES))) == 4
+
+
 # ---------------------------------------------------------------------------- locations
 def cache_dir() -> Path:
     """Where Fashion-MNIST is cached: ``$HYPERLAB_DATA_DIR/fashion-mnist``, else
@@ -346,9 +370,18 @@ def _expected_digests() -> dict[str, str]:
     return {**FASHION_MNIST_SHA256, **{k: v.lower() for k, v in table.items()}}
 
 
-def _download_one(url: str, target: Path, digest: str, timeout: float) -> None:
+def download_file(
+    url: str,
+    target: Path,
+    digest: str,
+    timeout: float = DOWNLOAD_TIMEOUT_S,
+    fix: str = f"use another mirror (${ENV_URL}) or give a local copy with path=... / ${ENV_PATH}",
+    folder_fix: str = f"point ${ENV_DATA_DIR} at another folder",
+) -> None:
     """``url`` -> ``target``, written (atomically) only once its SHA-256 equals ``digest``;
-    at most :data:`MAX_DOWNLOAD_BYTES` are read. Network errors propagate as ``OSError``."""
+    at most :data:`MAX_DOWNLOAD_BYTES` are read. ``fix`` ends the message of a mismatch,
+    ``folder_fix`` that of a folder that cannot be written. Network errors propagate as
+    ``OSError``."""
     with urllib.request.urlopen(url, timeout=timeout) as resp:
         data = resp.read(MAX_DOWNLOAD_BYTES + 1)
     actual = hashlib.sha256(data).hexdigest()
@@ -357,10 +390,9 @@ def _download_one(url: str, target: Path, digest: str, timeout: float) -> None:
                    else f"SHA-256 mismatch (expected {digest}, got {actual})")
         raise ValueError(
             f"{url}: {problem}; the download was discarded and {target} was not written. Retry "
-            f"later, use another mirror (${ENV_URL}) or give a local copy with path=... / "
-            f"${ENV_PATH}"
+            f"later, {fix}"
         )
-    with atomic_write(target, "download", fix=f"point ${ENV_DATA_DIR} at another folder") as out:
+    with atomic_write(target, "download", fix=folder_fix) as out:
         out.write(data)
 
 
@@ -391,7 +423,7 @@ def download_fashion_mnist(
             url = base.rstrip("/") + "/" + name
             print(f"hyperlab: downloading {url} -> {target_dir}", file=sys.stderr)
             try:
-                _download_one(url, target_dir / name, digests[name], timeout)
+                download_file(url, target_dir / name, digests[name], timeout)
                 break
             except (OSError, http.client.HTTPException) as e:  # HTTP errors, timeouts, refused
                 errors.append(f"{url}: {getattr(e, 'reason', None) or e}")

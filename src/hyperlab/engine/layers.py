@@ -13,30 +13,132 @@ logits to the loss, as Keras's TensorFlow backend does for softmax/sigmoid outpu
 """
 from __future__ import annotations
 
+import collections
 import inspect
 import math
 import numbers
+import weakref
 from typing import Any, Sequence
 
 import jax
 import jax.numpy as jnp
+import numpy as np
 
 from hyperlab.engine import activations, initializers, regularizers
 
 Params = dict[str, jax.Array]
 
+# Keras's automatic names: one counter per prefix for the whole process ("dense",
+# "dense_1", ...), reset by ``clear_session()``.
+_NAME_UIDS: collections.defaultdict[str, int] = collections.defaultdict(int)
+
+
+def auto_name(prefix: str) -> str:
+    """The next automatic name for ``prefix``, as Keras's ``naming.auto_name``."""
+    n = _NAME_UIDS[prefix]
+    _NAME_UIDS[prefix] += 1
+    return prefix if n == 0 else f"{prefix}_{n}"
+
+
+def reset_names() -> None:
+    """Start the automatic names again from ``dense``, ``sequential``... (``clear_session``)."""
+    _NAME_UIDS.clear()
+
+
+def _input_shape(input_shape: Sequence[int] | None, input_dim: int | None) -> tuple[int, ...] | None:
+    """Keras's ``input_shape=`` / ``input_dim=`` of a first layer (without the batch axis)."""
+    if input_dim is not None:
+        input_shape = (input_dim,)
+    if input_shape is None:
+        return None
+    shape = (input_shape,) if isinstance(input_shape, numbers.Integral) else tuple(input_shape)
+    if not shape or any(isinstance(d, bool) or not isinstance(d, numbers.Integral) or d < 1
+                        for d in shape):
+        raise ValueError(f"input_shape must be positive ints (without the batch axis), got "
+                         f"{input_shape!r}; e.g. input_shape=(28, 28)")
+    return tuple(int(d) for d in shape)
+
 
 class Layer:
-    """Base layer: no weights, identity call, linear activation."""
+    """Base layer: no weights, identity call, linear activation.
+
+    ``name`` defaults to Keras's automatic name (``dense``, ``dense_1``... counted over the
+    process). ``input_shape`` / ``input_dim`` on a model's first layer declare the model's
+    input, as in Keras. ``get_weights``/``set_weights``/``weights``/``trainable_weights``
+    read and write the layer's weights in the model it was last built in (NumPy copies,
+    where Keras gives variables)."""
 
     kind = "layer"
 
-    def __init__(self, name: str | None = None, trainable: bool = True) -> None:
-        self.name = name
+    def __init__(self, name: str | None = None, trainable: bool = True,
+                 input_shape: Sequence[int] | None = None, input_dim: int | None = None) -> None:
+        self.name = auto_name(self.kind) if name is None else name
         self.trainable = trainable
         self.activation = "linear"
         self.input_shape: tuple[int, ...] | None = None
         self.output_shape: tuple[int, ...] | None = None
+        self.declared_input_shape = _input_shape(input_shape, input_dim)
+        self.auto_named = name is None
+        self._model: weakref.ref | None = None
+
+    # -- weights, in the model that holds them -----------------------------------
+    def _slot(self):
+        """(params, state) dicts of this layer in its model, or None before it is built."""
+        model = self._model() if self._model is not None else None
+        if model is None or not model.built:
+            return None
+        for i, layer in enumerate(model.layers):
+            if layer is self:
+                return model.params[i], model.state[i]
+        return None
+
+    def get_weights(self) -> list[np.ndarray]:
+        """The layer's weights in Keras order (``[]`` before it is built)."""
+        slot = self._slot()
+        if slot is None:
+            return []
+        return [np.array(slot[0][n] if n in slot[0] else slot[1][n]) for n in self.weight_order]
+
+    def set_weights(self, weights: Sequence[Any]) -> None:
+        """Replace the layer's weights (Keras order, same shapes)."""
+        slot = self._slot()
+        if slot is None:
+            raise ValueError(f"layer {self.name!r} is not built yet: add it to a model with a "
+                             "known input shape first")
+        weights = list(weights)
+        if len(weights) != len(self.weight_order):
+            raise ValueError(f"layer {self.name!r} set_weights expected {len(self.weight_order)} "
+                             f"arrays, got {len(weights)}")
+        for name, value in zip(self.weight_order, weights):
+            target = slot[0] if name in slot[0] else slot[1]
+            value = np.asarray(value, np.float32)
+            if value.shape != target[name].shape:
+                raise ValueError(f"set_weights: {self.name}/{name} needs shape "
+                                 f"{tuple(target[name].shape)}, got {value.shape}")
+            target[name] = jnp.asarray(value)
+
+    @property
+    def weights(self) -> list[np.ndarray]:
+        return self.get_weights()
+
+    @property
+    def trainable_weights(self) -> list[np.ndarray]:
+        """The trained parameters (``[]`` for a frozen layer), as Keras."""
+        slot = self._slot()
+        if slot is None or not self.trainable:
+            return []
+        return [np.array(slot[0][n]) for n in self.weight_order if n in slot[0]]
+
+    @property
+    def non_trainable_weights(self) -> list[np.ndarray]:
+        slot = self._slot()
+        if slot is None:
+            return []
+        return [np.array(slot[0][n] if n in slot[0] else slot[1][n]) for n in self.weight_order
+                if n in slot[1] or not self.trainable]
+
+    def count_params(self) -> int:
+        return int(sum(np.size(w) for w in self.get_weights()))
 
     # -- construction ---------------------------------------------------------
     def build(self, input_shape: tuple[int, ...]) -> tuple[int, ...]:
@@ -123,7 +225,7 @@ class Dense(Layer):
                  kernel_regularizer: Any = None, bias_regularizer: Any = None,
                  input_dim: int | None = None, input_shape: Sequence[int] | None = None,
                  name: str | None = None, trainable: bool = True) -> None:
-        super().__init__(name, trainable)
+        super().__init__(name, trainable, input_shape, input_dim)
         if not isinstance(units, int) or isinstance(units, bool) or units < 1:
             raise ValueError(f"Dense units must be a positive int, got {units!r}")
         self.units = units
@@ -133,9 +235,6 @@ class Dense(Layer):
         self.bias_initializer = initializers.get(bias_initializer)
         self.kernel_regularizer = regularizers.get(kernel_regularizer)
         self.bias_regularizer = regularizers.get(bias_regularizer)
-        if input_dim is not None:
-            input_shape = (input_dim,)
-        self.declared_input_shape = tuple(input_shape) if input_shape is not None else None
         if not self.use_bias:
             self.weight_order = ("kernel",)
 
@@ -196,8 +295,9 @@ class Activation(Layer):
 
     kind = "activation"
 
-    def __init__(self, activation: str, name: str | None = None) -> None:
-        super().__init__(name)
+    def __init__(self, activation: str, name: str | None = None, trainable: bool = True,
+                 input_shape: Sequence[int] | None = None) -> None:
+        super().__init__(name, trainable, input_shape)
         self.activation = activations.serialize(activations.get(activation))
 
     def get_config(self):
@@ -235,8 +335,8 @@ class BatchNormalization(Layer):
 
     def __init__(self, axis: int = -1, momentum: float = 0.99, epsilon: float = 1e-3,
                  center: bool = True, scale: bool = True, name: str | None = None,
-                 trainable: bool = True) -> None:
-        super().__init__(name, trainable)
+                 trainable: bool = True, input_shape: Sequence[int] | None = None) -> None:
+        super().__init__(name, trainable, input_shape)
         if axis != -1:
             raise ValueError(f"BatchNormalization supports axis=-1 (the features), got axis={axis}")
         if not 0.0 <= momentum < 1.0:
@@ -289,8 +389,9 @@ class Dropout(Layer):
     kind = "dropout"
     needs_rng = True
 
-    def __init__(self, rate: float, seed: int | None = None, name: str | None = None) -> None:
-        super().__init__(name)
+    def __init__(self, rate: float, seed: int | None = None, name: str | None = None,
+                 trainable: bool = True, input_shape: Sequence[int] | None = None) -> None:
+        super().__init__(name, trainable, input_shape)
         if not 0.0 <= rate < 1.0:
             raise ValueError(f"Dropout rate must be in [0, 1), got rate={rate}")
         self.rate = float(rate)
@@ -334,8 +435,9 @@ class LeakyReLU(Layer):
     kind = "leaky_re_lu"
 
     def __init__(self, negative_slope: float = _DefaultSlope(0.3), name: str | None = None,
-                 trainable: bool = True, **kwargs: Any) -> None:
-        super().__init__(name, trainable)
+                 trainable: bool = True, input_shape: Sequence[int] | None = None,
+                 **kwargs: Any) -> None:
+        super().__init__(name, trainable, input_shape)
         arg = "negative_slope"
         if "alpha" in kwargs:
             if not isinstance(negative_slope, _DefaultSlope):
@@ -345,7 +447,7 @@ class LeakyReLU(Layer):
             negative_slope, arg = kwargs.pop("alpha"), "alpha"
         if kwargs:
             raise ValueError(f"LeakyReLU: unknown argument(s) {sorted(kwargs)}; valid: "
-                             "negative_slope (or alpha), name, trainable")
+                             "negative_slope (or alpha), name, trainable, input_shape")
         self.negative_slope = _real("LeakyReLU", arg, negative_slope, low=0.0)
 
     def call(self, params, state, x, *, training, rng):
@@ -370,8 +472,8 @@ class PReLU(Layer):
 
     def __init__(self, alpha_initializer: Any = "zeros", alpha_regularizer: Any = None,
                  shared_axes: int | Sequence[int] | None = None, name: str | None = None,
-                 trainable: bool = True) -> None:
-        super().__init__(name, trainable)
+                 trainable: bool = True, input_shape: Sequence[int] | None = None) -> None:
+        super().__init__(name, trainable, input_shape)
         self.alpha_initializer = initializers.get(alpha_initializer)
         self.alpha_regularizer = regularizers.get(alpha_regularizer)
         if shared_axes is None:
@@ -425,8 +527,9 @@ class ELU(Layer):
 
     kind = "elu"
 
-    def __init__(self, alpha: float = 1.0, name: str | None = None, trainable: bool = True) -> None:
-        super().__init__(name, trainable)
+    def __init__(self, alpha: float = 1.0, name: str | None = None, trainable: bool = True,
+                 input_shape: Sequence[int] | None = None) -> None:
+        super().__init__(name, trainable, input_shape)
         self.alpha = _real("ELU", "alpha", alpha)
 
     def call(self, params, state, x, *, training, rng):
@@ -461,8 +564,9 @@ class AlphaDropout(Layer):
     needs_rng = True
 
     def __init__(self, rate: float, noise_shape: Sequence[int | None] | None = None,
-                 seed: int | None = None, name: str | None = None, trainable: bool = True) -> None:
-        super().__init__(name, trainable)
+                 seed: int | None = None, name: str | None = None, trainable: bool = True,
+                 input_shape: Sequence[int] | None = None) -> None:
+        super().__init__(name, trainable, input_shape)
         if isinstance(rate, bool) or not isinstance(rate, numbers.Real) or not 0.0 <= rate < 1.0:
             raise ValueError(f"AlphaDropout `rate` must be a float in [0, 1), got rate={rate!r}")
         if seed is not None and (isinstance(seed, bool) or not isinstance(seed, numbers.Integral)):

@@ -1,13 +1,14 @@
-"""Losses and the "accuracy" metric, with Keras 3 (TensorFlow backend) semantics.
+"""Losses and metrics, with Keras 3 (TensorFlow backend) semantics.
 
 Every loss is computed per sample and reduced by the mean over the batch (Keras's
-``sum_over_batch_size``). When the model's output layer ends in softmax (or sigmoid) the
+``sum_over_batch_size``; with sample weights ``sum(w * loss) / batch_size``). Metrics are
+per-sample values averaged over the epoch's samples (Keras's ``metrics`` are unweighted). When the model's output layer ends in softmax (or sigmoid) the
 TensorFlow backend computes the cross-entropy from the logits, without clipping the
 probabilities; the engine does the same by passing the pre-activation ``logits``.
 """
 from __future__ import annotations
 
-from typing import Callable
+from typing import Any, Callable
 
 import jax
 import jax.numpy as jnp
@@ -76,6 +77,12 @@ def mean_squared_error(y_true: Array, y_pred: Array, logits: Array | None = None
     return jnp.mean(jnp.square(y_true - y_pred), axis=-1)
 
 
+def mean_absolute_error(y_true: Array, y_pred: Array, logits: Array | None = None) -> Array:
+    """mean(|y - p|) over the last axis."""
+    y_true = y_true.reshape(y_pred.shape).astype(y_pred.dtype)
+    return jnp.mean(jnp.abs(y_true - y_pred), axis=-1)
+
+
 LossFn = Callable[[Array, Array, "Array | None"], Array]
 
 LOSSES: dict[str, LossFn] = {
@@ -83,8 +90,14 @@ LOSSES: dict[str, LossFn] = {
     "sparse_categorical_crossentropy": sparse_categorical_crossentropy,
     "binary_crossentropy": binary_crossentropy,
     "mean_squared_error": mean_squared_error,
+    "mean_absolute_error": mean_absolute_error,
 }
-_ALIASES = {"mse": "mean_squared_error", "bce": "binary_crossentropy"}
+# Keras's other spellings: aliases and class names (``losses.get`` resolves both)
+_ALIASES = {"mse": "mean_squared_error", "mae": "mean_absolute_error",
+            "bce": "binary_crossentropy", "meansquarederror": "mean_squared_error",
+            "meanabsoluteerror": "mean_absolute_error", "binarycrossentropy": "binary_crossentropy",
+            "categoricalcrossentropy": "categorical_crossentropy",
+            "sparsecategoricalcrossentropy": "sparse_categorical_crossentropy"}
 
 # Losses that the TensorFlow backend computes from the logits of this output activation.
 FROM_LOGITS = {
@@ -94,13 +107,17 @@ FROM_LOGITS = {
 }
 
 
-def get(identifier: str) -> str:
-    """Resolve a Keras loss name (or alias) to its canonical name."""
+def get(identifier: Any) -> str:
+    """Resolve a Keras loss name, alias, class name or one of this module's loss functions
+    to its canonical name."""
+    if callable(identifier) and LOSSES.get(getattr(identifier, "__name__", "")) is identifier:
+        return identifier.__name__
     if not isinstance(identifier, str):
         raise ValueError(f"loss must be a Keras loss name, got {identifier!r}; valid names: {sorted(LOSSES)}")
     name = _ALIASES.get(identifier.lower(), identifier.lower())
     if name not in LOSSES:
-        raise ValueError(f"unknown loss {identifier!r}; valid names: {sorted(LOSSES) + sorted(_ALIASES)}")
+        raise ValueError(f"unknown loss {identifier!r}; valid names: "
+                         f"{sorted(LOSSES) + ['bce', 'mae', 'mse']}")
     return name
 
 
@@ -122,3 +139,51 @@ def correct(kind: str, y_true: Array, y_pred: Array) -> Array:
     if kind == "sparse_categorical":
         return (y_true.reshape(predicted.shape).astype(jnp.int32) == predicted).astype(jnp.float32)
     return (jnp.argmax(y_true, axis=-1) == predicted).astype(jnp.float32)
+
+
+def binary_accuracy(y_true: Array, y_pred: Array) -> Array:
+    """Per sample: mean over the last axis of ``y_true == (y_pred > 0.5)``."""
+    return correct("binary", y_true, y_pred)
+
+
+def categorical_accuracy(y_true: Array, y_pred: Array) -> Array:
+    """Per sample: 1.0 where ``argmax(y_true) == argmax(y_pred)`` (one-hot labels)."""
+    return correct("categorical", y_true, y_pred)
+
+
+def sparse_categorical_accuracy(y_true: Array, y_pred: Array) -> Array:
+    """Per sample: 1.0 where the integer label equals ``argmax(y_pred)``."""
+    return correct("sparse_categorical", y_true, y_pred)
+
+
+def _loss_metric(fn: LossFn) -> Callable[[Array, Array], Array]:
+    return lambda y_true, y_pred: fn(y_true, y_pred, None)
+
+
+# metric kind -> per-sample values; a loss used as a metric works on the probabilities
+METRICS: dict[str, Callable[[Array, Array], Array]] = {
+    "binary_accuracy": binary_accuracy,
+    "categorical_accuracy": categorical_accuracy,
+    "sparse_categorical_accuracy": sparse_categorical_accuracy,
+    **{name: _loss_metric(fn) for name, fn in LOSSES.items()},
+}
+ACCURACY_NAMES = ("accuracy", "acc")  # resolved from the label and output shapes
+
+
+def metric_kind(identifier: Any) -> tuple[str, str | None]:
+    """``(log name, kind)`` of a ``compile(metrics=...)`` entry, as Keras names it: the
+    string itself (``"acc"`` logs ``acc``, ``"mse"`` logs ``mse``) or a function's name.
+    ``kind`` is None for "accuracy"/"acc", which the data resolve (``accuracy_kind``)."""
+    if isinstance(identifier, str):
+        if identifier.lower() in ACCURACY_NAMES:
+            return identifier, None
+        key = identifier.lower()
+        kind = key if key in METRICS else _ALIASES.get(key)
+        if kind is not None:
+            return identifier, kind
+    elif callable(identifier):
+        name = getattr(identifier, "__name__", "")
+        if identifier is globals().get(name) and name in METRICS:
+            return name, name
+    valid = sorted(set(METRICS) | {"accuracy", "acc", "mse", "mae", "bce"})
+    raise ValueError(f"unknown metric {identifier!r}; valid metrics: {valid}")

@@ -2,7 +2,9 @@
 and ``train_many``: K runs of one model trained together as one compiled program."""
 from __future__ import annotations
 
+import math
 import sys
+import time
 import weakref
 from typing import Any, Sequence
 
@@ -10,13 +12,17 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
+from hyperlab.engine import layers as layers_mod
 from hyperlab.engine import losses as losses_mod
 from hyperlab.engine import optimizers as optimizers_mod
-from hyperlab.engine.history import History
+from hyperlab.engine.callbacks import (Callback, EarlyStopping, LearningRateScheduler,
+                                       ProgbarLogger, ReduceLROnPlateau, batch_hooks, print_msg,
+                                       progress_line)
+from hyperlab.engine.history import History, KerasLogs
 from hyperlab.engine.layers import InputSpec, Layer
-from hyperlab.engine.training import LOG_KEYS, Cohort
+from hyperlab.engine.training import CHUNK_EPOCHS, REDUCED, Cohort
 
-_METRICS = ("accuracy", "acc")
+_COMPILED = (LearningRateScheduler, ReduceLROnPlateau, EarlyStopping)
 # layer -> the built model whose weights it carries: a new model built from a layer that
 # already belongs to a built model starts from a copy of that layer's weights (transfer).
 _OWNERS: "weakref.WeakKeyDictionary[Layer, weakref.ref]" = weakref.WeakKeyDictionary()
@@ -37,11 +43,16 @@ class Sequential:
     optimizer neither updates nor keeps slots for it, its regularization leaves the loss,
     and a frozen BatchNormalization normalizes with its moving statistics. Call
     ``compile`` again after changing ``trainable``, as in Keras.
+
+    Unlike Keras, ``input_shape`` is the shape of one sample, without the batch axis
+    (``output_shape`` has it, as Keras's). Names default to Keras's process-wide automatic
+    names (``sequential``, ``sequential_1``...; layers ``dense``, ``dense_1``...) until
+    ``clear_session()``.
     """
 
     def __init__(self, layers: Sequence[Layer | InputSpec] | None = None, name: str | None = None,
                  seed: int | None = None) -> None:
-        self.name = name or "sequential"
+        self.name = name or layers_mod.auto_name("sequential")
         self.layers: list[Layer] = []
         self.input_shape: tuple[int, ...] | None = None
         self.seed = seed
@@ -52,6 +63,10 @@ class Sequential:
         self.loss: str | None = None
         self.accuracy: str | None = None
         self.metrics_names: list[str] = []
+        self._metrics: list[Any] = []        # compile(metrics=...), as given
+        self._wants_accuracy = False
+        self.stop_training = False
+        self.history: History | None = None
         self._opt_state = None
         self._jitted: dict[tuple, Any] = {}
         for layer in layers or []:
@@ -79,18 +94,10 @@ class Sequential:
         if not self.layers:
             raise ValueError("the model has no layers; add a Dense layer")
         self.input_shape = tuple(int(d) for d in input_shape)
-        taken = {layer.name for layer in self.layers if layer.name is not None}
-        counts: dict[str, int] = {}
         shape = self.input_shape
         for layer in self.layers:
-            while layer.name is None:  # Keras-style automatic names, unique in the model
-                n = counts.get(layer.kind, 0)
-                counts[layer.kind] = n + 1
-                name = layer.kind if n == 0 else f"{layer.kind}_{n}"
-                if name not in taken:
-                    layer.name = name
-                    taken.add(name)
             shape = layer.build(shape)
+            layer._model = weakref.ref(self)
         seed = self.seed if self.seed is not None else self._next_seed()
         self.params, self.state = self.init_weights(jax.random.PRNGKey(seed))
         self._copy_owned_weights()
@@ -113,6 +120,57 @@ class Sequential:
                                          f"needs {tuple(mine[name].shape)}: reuse it where its "
                                          "input has the same shape")
                     mine[name] = jnp.array(value)
+
+    def diagnostic_names(self) -> list[str]:
+        """Per-layer names of the diagnostics keys: a layer's own name when it was given,
+        else its kind numbered within this model (``dense``, ``dense_1``...), so that keys
+        do not depend on how many layers the process created before."""
+        taken = {layer.name for layer in self.layers if not layer.auto_named}
+        counts: dict[str, int] = {}
+        names = []
+        for layer in self.layers:
+            name = None if layer.auto_named else layer.name
+            while name is None:
+                n = counts.get(layer.kind, 0)
+                counts[layer.kind] = n + 1
+                candidate = layer.kind if n == 0 else f"{layer.kind}_{n}"
+                if candidate not in taken:
+                    name = candidate
+                    taken.add(name)
+            names.append(name)
+        return names
+
+    @property
+    def output_shape(self) -> tuple:
+        """``(None, ...)``: the model's output shape with the batch axis, as Keras."""
+        self._require_built("output_shape")
+        return (None,) + tuple(self.layers[-1].output_shape)
+
+    def get_config(self) -> dict[str, Any]:
+        """Keras's Sequential config: ``{"name", "layers": [{"class_name", "config"}...]}``
+        (an ``InputLayer`` entry first when the input shape is known)."""
+        layers = [layers_mod.serialize(layer) for layer in self.layers]
+        if self.input_shape is not None:
+            layers.insert(0, {"class_name": "InputLayer",
+                              "config": {"batch_shape": [None, *self.input_shape]}})
+        return {"name": self.name, "layers": layers}
+
+    @classmethod
+    def from_config(cls, config: dict[str, Any]) -> "Sequential":
+        """The model ``get_config()`` describes, with fresh weights (built-in layers only)."""
+        if not isinstance(config, dict) or not isinstance(config.get("layers"), list):
+            raise ValueError(f"a Sequential config needs a 'layers' list, got {config!r}")
+        model = cls(name=config.get("name"))
+        for entry in config["layers"]:
+            if isinstance(entry, dict) and entry.get("class_name") == "InputLayer":
+                shape = (entry.get("config") or {}).get("batch_shape")
+                if not isinstance(shape, list) or len(shape) < 2:
+                    raise ValueError(f"an InputLayer config needs a batch_shape list, got {entry!r}")
+                model.add(InputSpec(tuple(shape[1:])))
+            else:
+                model.add(layers_mod.deserialize(entry))
+        return model
+
     def init_weights(self, key: jax.Array) -> tuple[list[dict], list[dict]]:
         """Fresh weights of every layer from one PRNG key."""
         pairs = [layer.init(jax.random.fold_in(key, i)) for i, layer in enumerate(self.layers)]
@@ -249,26 +307,56 @@ class Sequential:
         print_fn("\n".join(lines))
 
     def save(self, path) -> None:
-        """Architecture, weights, optimizer state and compile settings in one file
-        (npz + JSON; no pickle). ``hyperlab.load_model(path)`` restores it."""
+        """Architecture, weights, optimizer state and compile settings in one file, in the
+        format the extension names: ``.npz`` (hyperlab's own, bit for bit; no pickle),
+        ``.keras`` (Keras 3) or ``.h5`` (legacy Keras HDF5), which real Keras loads.
+        ``hyperlab.load_model(path)`` restores any of them."""
         from hyperlab.engine.saving import save_model
         save_model(self, path)
 
+    def save_weights(self, filepath, overwrite: bool = True) -> None:
+        """The weights (and the optimizer's variables) as a Keras 3 ``.weights.h5`` file."""
+        from hyperlab.engine.keras_format import save_weights
+        save_weights(self, filepath, overwrite=overwrite)
+
+    def load_weights(self, filepath) -> None:
+        """Weights from a Keras ``.weights.h5``, ``.keras`` or legacy ``.h5`` file."""
+        from hyperlab.engine.keras_format import load_weights
+        load_weights(self, filepath)
+
     # -- compile / fit --------------------------------------------------------
-    def compile(self, optimizer: Any = "rmsprop", loss: str | None = None,
-                metrics: Sequence[str] | None = None) -> None:
-        """Choose optimizer (name or instance), loss (Keras name) and metrics (["accuracy"])."""
+    def compile(self, optimizer: Any = "rmsprop", loss: Any = None,
+                metrics: Sequence[Any] | None = None) -> None:
+        """Choose optimizer (name or instance), loss (Keras name) and metrics: Keras's names
+        (``"accuracy"``/``"acc"``, ``"mse"``, ``"mae"``, ``"binary_accuracy"``, a loss name...)
+        or the metric functions; each is logged under the name given."""
         if loss is None:
             raise ValueError("compile needs a loss, e.g. loss='categorical_crossentropy'")
         self.optimizer = optimizers_mod.get(optimizer)
         self.loss = losses_mod.get(loss)
         metrics = list(metrics or [])
-        for m in metrics:
-            if m not in _METRICS:
-                raise ValueError(f"unknown metric {m!r}; valid metrics: {list(_METRICS)}")
-        self._wants_accuracy = bool(metrics)
+        names = [losses_mod.metric_kind(m)[0] for m in metrics]  # validates them
+        if len(set(names)) != len(names):
+            raise ValueError(f"compile: metrics {names} name a metric twice")
+        self._metrics = metrics
+        self._wants_accuracy = any(losses_mod.metric_kind(m)[1] is None for m in metrics)
         self.accuracy = None
+        self.metrics_names = ["loss"] + [n for n in names if losses_mod.metric_kind(n)[1]]
         self._opt_state = None
+
+    def metric_specs(self) -> list[tuple[str, str]]:
+        """``(log name, losses.METRICS kind)`` of the compiled metrics, in compile order;
+        "accuracy" resolves from the labels (``accuracy`` kind), so it is left out until then."""
+        metrics = self._metrics or (["accuracy"] if self._wants_accuracy else [])
+        specs = []
+        for m in metrics:
+            name, kind = losses_mod.metric_kind(m)
+            if kind is None:
+                if self.accuracy is None:
+                    continue
+                kind = f"{self.accuracy}_accuracy"
+            specs.append((name, kind))
+        return specs
 
     def _check_compiled(self, what: str) -> None:
         if self.loss is None:
@@ -291,64 +379,113 @@ class Sequential:
         _check_labels(self.loss, y, units, what)
         if self._wants_accuracy:
             self.accuracy = losses_mod.accuracy_kind(y.shape, units)
-        self.metrics_names = ["loss"] + (["accuracy"] if self.accuracy else [])
+        self.metrics_names = ["loss"] + [name for name, _ in self.metric_specs()]
         y = y.astype(np.int32) if self.loss == "sparse_categorical_crossentropy" else y.astype(np.float32)
         return x, y
 
     def fit(self, x: Any = None, y: Any = None, batch_size: int | None = 32, epochs: int = 1,
             verbose: int | str = "auto", callbacks: Sequence[Any] | None = None,
-            validation_data: tuple | None = None, shuffle: bool = True,
-            seed: int | None = None, diagnostics: bool = False) -> History:
-        """Train as Keras does; returns a History. ``seed`` drives shuffling and any layer
-        randomness (None: drawn from the model's seed). ``diagnostics=True`` adds, per epoch
-        and layer, gradient and weight norms, update/weight ratios and activation statistics
-        to the history (see ``hyperlab.engine.training.DIAGNOSTICS``)."""
-        self._check_compiled("fit")
-        cohort = _cohort(self, x, y, batch_size=batch_size, epochs=epochs, callbacks=[callbacks],
-                         validation_data=validation_data, shuffle=shuffle,
-                         optimizers=[self.optimizer], seeds=None,
-                         train_seeds=[self._next_seed() if seed is None else seed],
-                         opt_states=[self._opt_state], verbose=verbose, diagnostics=diagnostics)
-        history = cohort_histories(cohort, verbose, label="fit")[0]
-        params, state = cohort.final_state()[0]
-        self.params = jax.tree.map(jnp.asarray, params)
-        self.state = jax.tree.map(jnp.asarray, state)
-        self._opt_state = cohort.carries[0]["opt"]
-        history.model = self
-        return history
+            validation_split: float = 0.0, validation_data: tuple | None = None,
+            shuffle: bool = True, class_weight: dict | None = None, sample_weight: Any = None,
+            initial_epoch: int = 0, *, seed: int | None = None, diagnostics: bool = False,
+            log_learning_rate: bool = False) -> History:
+        """Train as Keras's ``fit`` does; returns the History.
 
-    def evaluate(self, x: Any, y: Any, batch_size: int | None = None, verbose: int | str = 0,
+        Keras's arguments and semantics: ``validation_split`` holds out the *last* fraction
+        of ``x``/``y`` (before shuffling; ignored when ``validation_data`` is given, which may
+        be ``(x, y)`` or ``(x, y, sample_weight)``); ``sample_weight`` (per sample) or
+        ``class_weight`` (``{class: weight}``) scale each sample's loss (the batch loss is
+        ``sum(w * loss) / batch_size``; metrics stay unweighted, as Keras's ``metrics``);
+        ``initial_epoch`` starts the epoch count there (``epochs`` is the last epoch, not a
+        count). ``verbose``: 0 silent, 1 (or "auto") Keras's progress bar, 2 one line per
+        epoch. The epochs of a compiled chunk (up to ``CHUNK_EPOCHS``) train in one call and
+        are printed when it returns; with a Python callback, epochs train and print one by one.
+
+        hyperlab's own keywords: ``seed`` drives shuffling and any layer randomness (None:
+        drawn from the model's seed); ``diagnostics=True`` adds, per epoch and layer,
+        gradient and weight norms, update/weight ratios and activation statistics to the
+        history (see ``hyperlab.engine.training``); ``log_learning_rate=True`` logs the
+        ``learning_rate`` key in every run (Keras logs it only with ReduceLROnPlateau or
+        LearningRateScheduler).
+        """
+        self._check_compiled("fit")
+        plan = _Callbacks(callbacks, verbose)
+        x, y, sample_weight, validation_data = _split_validation(
+            x, y, sample_weight, validation_data, validation_split)
+        cohort = _cohort(self, x, y, batch_size=batch_size, epochs=epochs,
+                         callbacks=[plan.compiled], validation_data=validation_data,
+                         shuffle=shuffle, optimizers=[self.optimizer], seeds=None,
+                         train_seeds=[self._next_seed() if seed is None else seed],
+                         opt_states=[self._opt_state], verbose=verbose, diagnostics=diagnostics,
+                         sample_weight=sample_weight, class_weight=class_weight,
+                         initial_epoch=initial_epoch)
+        return _Fit(self, cohort, plan, log_learning_rate or plan.logs_rate).run()
+
+    def evaluate(self, x: Any = None, y: Any = None, batch_size: int | None = None,
+                 verbose: int | str = "auto", sample_weight: Any = None,
                  return_dict: bool = False):
-        """Loss (and accuracy) on (x, y): a float, [loss, accuracy] or a dict."""
+        """Loss and metrics on (x, y), as Keras: the loss alone, ``[loss, *metrics]`` (compile
+        order) or, with ``return_dict``, a dict. ``verbose`` 1 (or "auto") prints Keras's
+        progress bar, 2 its line, over ``ceil(n / batch_size)`` steps (``batch_size`` None:
+        32); the numbers are computed in one call."""
         self._check_compiled("evaluate")
+        start = time.perf_counter()
         x, y = self._prepare(x, y, "evaluate")
-        loss, acc = _evaluate(self, self.params, self.state, x, y)
-        values = {"loss": float(loss)} | ({"accuracy": float(acc)} if self.accuracy else {})
+        w = None if sample_weight is None else _sample_weights(sample_weight, len(x), "evaluate")
+        loss, metrics = _evaluate(self, self.params, self.state, x, y, w)
+        values = {"loss": float(loss)} | {name: float(v) for (name, _), v
+                                          in zip(self.metric_specs(), metrics)}
+        _print_steps(len(x), batch_size, time.perf_counter() - start, dict(sorted(values.items())),
+                     verbose)
         if return_dict:
             return values
         return values["loss"] if len(values) == 1 else list(values.values())
 
-    def predict(self, x: Any, batch_size: int | None = None, verbose: int | str = 0) -> np.ndarray:
+    def predict(self, x: Any, batch_size: int | None = None, verbose: int | str = "auto") -> np.ndarray:
+        """The model's outputs for ``x`` (inference mode); ``verbose`` as ``evaluate``'s."""
+        start = time.perf_counter()
         x = _as_features(x, "predict x")
         if not self.built:
             self.build(x.shape[1:])
         out, _, _ = _predict(self, self.params, self.state, jnp.asarray(x))
-        return np.asarray(out)
+        out = np.asarray(out)
+        _print_steps(len(x), batch_size, time.perf_counter() - start, {}, verbose)
+        return out
 
 
-def _evaluate(model: Sequential, params, state, x, y):
-    key = ("evaluate", model.static_config(), model.loss, model.accuracy)
+def _verbosity(verbose: Any) -> int:
+    if verbose == "auto":
+        return 1
+    if isinstance(verbose, bool) or not isinstance(verbose, (int, np.integer)) or verbose not in (0, 1, 2):
+        raise ValueError(f"verbose must be 0, 1, 2 or 'auto', got verbose={verbose!r}")
+    return int(verbose)
+
+
+def _print_steps(n: int, batch_size: int | None, seconds: float, logs: dict, verbose: Any) -> None:
+    """evaluate/predict's Keras progress output over ``ceil(n / batch_size)`` steps."""
+    verbose = _verbosity(verbose)
+    if verbose:
+        steps = math.ceil(n / (batch_size or 32))
+        sys.stdout.write(progress_line(steps, seconds, logs, verbose))
+        sys.stdout.flush()
+
+
+def _evaluate(model: Sequential, params, state, x, y, w=None):
+    specs = tuple(model.metric_specs())
+    key = ("evaluate", model.static_config(), model.loss, specs, w is None)
     if key not in model._jitted:
-        model._jitted[key] = jax.jit(lambda p, s, x, y: _eval_pure(model, p, s, x, y))
-    return model._jitted[key](params, state, jnp.asarray(x), jnp.asarray(y))
+        model._jitted[key] = jax.jit(lambda p, s, x, y, w: _eval_pure(model, specs, p, s, x, y, w))
+    return model._jitted[key](params, state, jnp.asarray(x), jnp.asarray(y),
+                              None if w is None else jnp.asarray(w))
 
 
-def _eval_pure(model: Sequential, params, state, x, y):
+def _eval_pure(model: Sequential, specs, params, state, x, y, w):
     out, logits, _ = model.apply(params, state, x, training=False,
                                  logits_activation=losses_mod.FROM_LOGITS.get(model.loss))
-    loss = jnp.mean(losses_mod.LOSSES[model.loss](y, out, logits)) + model.penalty(params)
-    acc = jnp.mean(losses_mod.correct(model.accuracy, y, out)) if model.accuracy else jnp.nan
-    return loss, acc
+    per_sample = losses_mod.LOSSES[model.loss](y, out, logits)
+    loss = jnp.mean(per_sample) if w is None else jnp.sum(per_sample * w) / per_sample.shape[0]
+    metrics = [jnp.mean(losses_mod.METRICS[kind](y, out)) for _, kind in specs]
+    return loss + model.penalty(params), metrics
 
 
 def _predict(model: Sequential, params, state, x):
@@ -407,20 +544,92 @@ def _positive_int(value: Any, name: str) -> int:
     return int(value)
 
 
+def _sample_weights(weights: Any, n: int, what: str) -> np.ndarray:
+    try:
+        w = np.asarray(weights, np.float32)
+    except (TypeError, ValueError):
+        raise ValueError(f"{what} sample_weight must be numbers, one per sample") from None
+    if w.ndim == 2 and w.shape[1] == 1:
+        w = w[:, 0]
+    if w.shape != (n,) or not np.all(np.isfinite(w)):
+        raise ValueError(f"{what} sample_weight must be {n} finite numbers (one per sample), "
+                         f"got shape {w.shape}")
+    return w
+
+
+def _class_weights(class_weight: Any, y: np.ndarray) -> np.ndarray:
+    """Keras's ``class_weight_to_sample_weights``: each sample weighs its class's weight
+    (1.0 for classes not listed); one-hot labels name their class by argmax."""
+    if not hasattr(class_weight, "items"):
+        raise ValueError("`class_weight` must be a dict-like mapping of class indices to "
+                         f"weights. Received: class_weight={class_weight!r}")
+    cleaned = {}
+    for key, value in class_weight.items():
+        try:
+            cleaned[int(key)] = float(value)
+        except (TypeError, ValueError):
+            raise ValueError("`class_weight` must be a dictionary with integer keys "
+                             f"representing class indices. Received an invalid key: {key!r} "
+                             f"of type {type(key)}.") from None
+    labels = y
+    if labels.ndim > 1:
+        labels = np.argmax(labels, axis=-1) if labels.shape[-1] != 1 else labels[..., 0]
+    labels = np.round(labels).astype(np.int32)
+    return np.asarray([cleaned.get(int(c), 1.0) for c in labels], np.float32)
+
+
+def _split_validation(x, y, sample_weight, validation_data, validation_split):
+    """Keras's ``train_validation_split``: the last ``validation_split`` of the samples
+    (before any shuffling) become the validation data, unless ``validation_data`` is given."""
+    if not validation_split or validation_data is not None:
+        return x, y, sample_weight, validation_data
+    if isinstance(validation_split, bool) or not 0 < validation_split < 1:
+        raise ValueError(f"validation_split must be a float in (0, 1), got {validation_split!r}")
+    if x is None or y is None:
+        raise ValueError("validation_split needs x and y arrays")
+    x, y = np.asarray(x), np.asarray(y)
+    n = len(x)
+    split_at = int(math.floor(n * (1.0 - validation_split)))
+    if split_at == 0 or split_at == n:
+        raise ValueError(f"Training data contains {n} samples, which is not sufficient to split "
+                         "it into a validation and training set as specified by "
+                         f"`validation_split={validation_split}`. Either provide more data, or "
+                         "a different value for the `validation_split` argument.")
+    val = (x[split_at:], y[split_at:])
+    if sample_weight is not None:
+        sample_weight = np.asarray(sample_weight)
+        val, sample_weight = val + (sample_weight[split_at:],), sample_weight[:split_at]
+    return x[:split_at], y[:split_at], sample_weight, val
+
+
 def _cohort(model: Sequential, x, y, *, batch_size, epochs, callbacks, validation_data, shuffle,
             optimizers, seeds, train_seeds, opt_states=None, initial_weights=None,
-            verbose=0, diagnostics=False) -> Cohort:
+            verbose=0, diagnostics=False, sample_weight=None, class_weight=None,
+            initial_epoch=0) -> Cohort:
     """Validate fit's arguments and build the cohort of runs."""
     x, y = model._prepare(x, y, "fit")
     epochs = _positive_int(epochs, "epochs")
+    if isinstance(initial_epoch, bool) or not isinstance(initial_epoch, (int, np.integer)) \
+            or not 0 <= initial_epoch < epochs:
+        raise ValueError(f"initial_epoch must be an int in [0, epochs), got "
+                         f"initial_epoch={initial_epoch!r} with epochs={epochs}")
     if batch_size is None or (isinstance(batch_size, (int, np.integer)) and batch_size >= len(x)):
         batch_size = len(x)
     batch_size = _positive_int(batch_size, "batch_size")
     data = {"x": x, "y": y}
+    if sample_weight is not None and class_weight is not None:
+        raise ValueError("You cannot `class_weight` and `sample_weight` at the same time.")
+    if sample_weight is not None:
+        data["w"] = _sample_weights(sample_weight, len(x), "fit")
+    elif class_weight is not None:
+        data["w"] = _class_weights(class_weight, y)
     if validation_data is not None:
-        if not isinstance(validation_data, (tuple, list)) or len(validation_data) != 2:
-            raise ValueError("validation_data must be a tuple (x_val, y_val)")
-        data["vx"], data["vy"] = model._prepare(*validation_data, "validation_data")
+        if not isinstance(validation_data, (tuple, list)) or len(validation_data) not in (2, 3):
+            raise ValueError("validation_data must be a tuple (x_val, y_val) or "
+                             "(x_val, y_val, val_sample_weight)")
+        data["vx"], data["vy"] = model._prepare(*validation_data[:2], "validation_data")
+        if len(validation_data) == 3 and validation_data[2] is not None:
+            data["vw"] = _sample_weights(validation_data[2], len(data["vx"]), "validation_data")
     k = len(train_seeds)
     if seeds is None:
         weights = [(model.params, model.state)] * k if initial_weights is None else initial_weights
@@ -430,53 +639,200 @@ def _cohort(model: Sequential, x, y, *, batch_size, epochs, callbacks, validatio
     cohort = Cohort(model, weights=weights, keys=keys, optimizers=optimizers,
                     callbacks=[list(c or []) for c in callbacks], epochs=[epochs] * k,
                     batch_size=batch_size, data=data, shuffle=bool(shuffle),
-                    verbose=1 if verbose == "auto" else int(verbose), diagnostics=diagnostics)
+                    verbose=_verbosity(verbose), diagnostics=diagnostics,
+                    initial_epoch=int(initial_epoch))
     for i, state in enumerate(opt_states or []):
         if state is not None:  # a model trained before continues with its optimizer state
             if jax.tree.structure(state) != jax.tree.structure(cohort.carries[i]["opt"]):
                 raise ValueError("the trainable layers changed since the last fit; call "
                                  "model.compile(...) again after setting layer.trainable "
                                  "(as Keras requires)")
+            opt = optimizers[i]
+            if opt.learning_rate_settable:  # the rate as the user left it (Keras's variable)
+                state = opt.set_learning_rate(state, opt._learning_rate)
             cohort.carries[i]["opt"] = state
     return cohort
 
 
-def _format_logs(logs: dict[str, float]) -> str:
-    return " - ".join(f"{k}: {v:.4f}" for k, v in logs.items())
+def _keras_logs(cohort: Cohort, logs: dict[str, np.ndarray], k: int, j: int,
+                learning_rate: bool) -> dict[str, float]:
+    """Run ``k``'s logs of chunk epoch ``j`` as Keras's ``on_epoch_end`` gets them: keys
+    sorted, then ``learning_rate`` (when logged), then hyperlab's diagnostics."""
+    names = [n for n in cohort.log_names if n not in ("learning_rate", REDUCED)]
+    out = {n: float(logs[n][k, j]) for n in sorted(names)}
+    if learning_rate:
+        out["learning_rate"] = float(logs["learning_rate"][k, j])
+    out.update({n: float(v[k, j]) for n, v in logs.items() if "/" in n})
+    return out
 
 
-def cohort_histories(cohort: Cohort, verbose: int | str, label: str) -> list[History]:
-    """Train a cohort to its end with Keras-like progress output; return its histories."""
-    verbose = 1 if verbose == "auto" else int(verbose)
-    total = max(cohort.epochs)
-    bar = None
-    if verbose == 1:
-        from tqdm.auto import tqdm
-        bar = tqdm(total=total, desc=label, unit="epoch", file=sys.stderr, leave=True)
+class _Callbacks:
+    """fit's callbacks sorted out: the compiled ones, and the Python ones in Keras's order
+    (the given ones, then History, then ProgbarLogger when ``verbose != 0``)."""
 
-    printed = 0
+    def __init__(self, callbacks: Sequence[Any] | None, verbose: Any) -> None:
+        callbacks = list(callbacks or [])
+        self.verbose = _verbosity(verbose)
+        self.compiled = [cb for cb in callbacks if isinstance(cb, _COMPILED)]
+        python = [cb for cb in callbacks if not isinstance(cb, _COMPILED)]
+        for cb in python:
+            if not isinstance(cb, Callback):
+                raise ValueError(f"unsupported callback {cb!r}: pass instances of "
+                                 "keras.callbacks.Callback subclasses")
+            hooks = batch_hooks(cb)
+            if hooks:
+                raise ValueError(f"{type(cb).__name__} defines {hooks[0]}: batch-level and "
+                                 "evaluate/predict hooks are not supported (each epoch trains "
+                                 "as one compiled program); use on_epoch_begin/on_epoch_end")
+        self.history = next((cb for cb in python if isinstance(cb, History)), None) or History()
+        self.ordered = python + ([] if self.history in python else [self.history])
+        progbar = next((cb for cb in python if isinstance(cb, ProgbarLogger)), None)
+        if progbar is None and self.verbose:
+            progbar = ProgbarLogger()
+            self.ordered.append(progbar)
+        self.progbar = progbar
+        # only History and ProgbarLogger: the compiled chunks may run many epochs per call
+        self.per_epoch = any(not isinstance(cb, (History, ProgbarLogger)) for cb in python)
+        kinds = {type(cb): cb for cb in self.compiled}
+        self.scheduler = kinds.get(LearningRateScheduler)
+        self.plateau = kinds.get(ReduceLROnPlateau)
+        self.early = kinds.get(EarlyStopping)
+        self.logs_rate = self.scheduler is not None or self.plateau is not None
 
-    def progress(c: Cohort, logs: dict[str, np.ndarray]) -> None:
-        nonlocal printed
-        ran = logs["ran"]  # (runs, epochs of the chunk)
-        names = [k for k in logs if k in LOG_KEYS and k != "ran"]  # not diagnostics
-        for j in np.flatnonzero(ran.any(axis=0)):
-            printed += 1
-            if verbose == 2:  # Keras prints one line per epoch (here: the mean over runs)
-                line = {n: float(np.mean(logs[n][ran[:, j], j])) for n in names}
-                print(f"Epoch {printed}/{total} - {_format_logs(line)}")
-        if bar is not None:
-            bar.update(printed - bar.n)
-            rows = np.flatnonzero(ran.any(axis=1))   # the runs that trained in this chunk
-            last_epoch = ran.shape[1] - 1 - np.argmax(ran[rows, ::-1], axis=1)
-            last = {n: float(np.nanmean(logs[n][rows, last_epoch]))
-                    for n in names if n != "learning_rate"}
-            bar.set_postfix({k: f"{v:.4f}" for k, v in last.items()})
 
-    cohort.fit(progress if verbose else None)
-    if bar is not None:
-        bar.close()
-    return cohort.histories()
+class _Fit:
+    """One ``fit``: trains the cohort chunk by chunk (one epoch per chunk with Python
+    callbacks) and calls the callbacks at Keras's points."""
+
+    def __init__(self, model: Sequential, cohort: Cohort, plan: _Callbacks,
+                 learning_rate: bool) -> None:
+        self.model, self.cohort, self.plan, self.learning_rate = model, cohort, plan, learning_rate
+        self.opt = model.optimizer
+        self.rate = (float(np.float32(self.opt._learning_rate)) if self.opt.learning_rate_settable
+                     else None)  # the rate the carry holds, as float32
+        self.changes_rate = plan.scheduler is not None or plan.plateau is not None
+
+    def run(self) -> History:
+        model, cohort, plan = self.model, self.cohort, self.plan
+        cohort.chunk_epochs = 1 if plan.per_epoch else CHUNK_EPOCHS
+        program = cohort.program
+        params = {"verbose": plan.verbose, "epochs": cohort.epochs[0],
+                  "steps": -(-program.n_train // program.batch_size)}
+        for cb in plan.ordered:
+            cb.set_model(model)
+            cb.set_params(params)
+        scheduled = (plan.scheduler.values(cohort.epochs[0], self.rate, cohort.initial_epoch)
+                     if plan.scheduler is not None and plan.scheduler.verbose else None)
+        model.stop_training = False
+        for cb in plan.ordered:
+            cb.on_train_begin()
+        logs: dict[str, float] | None = None
+        while not cohort.done() and not model.stop_training:
+            first = cohort.epochs_done()[0]
+            if plan.per_epoch:
+                self._begin(first, scheduled)
+                self._push()
+            start = time.perf_counter()
+            chunk = cohort.advance()
+            seconds = time.perf_counter() - start
+            self._pull()
+            ran = np.flatnonzero(chunk["ran"][0])
+            for j in ran:
+                epoch = first + int(j)
+                if not plan.per_epoch:
+                    self._begin(epoch, scheduled)
+                logs = _keras_logs(cohort, chunk, 0, int(j), self.learning_rate)
+                if plan.plateau is not None and plan.plateau.verbose and chunk[REDUCED][0, j] > 0:
+                    new_lr = max(float(chunk["learning_rate"][0, j]) * plan.plateau.factor,
+                                 plan.plateau.min_lr)
+                    print_msg(f"\nEpoch {epoch + 1}: ReduceLROnPlateau reducing learning rate "
+                              f"to {new_lr}.")
+                if j == ran[-1] and cohort.stopped(0):
+                    model.stop_training = True  # EarlyStopping stopped the run
+                if plan.progbar is not None:
+                    plan.progbar.epoch_seconds = None if plan.per_epoch else seconds / len(ran)
+                for cb in plan.ordered:
+                    cb.on_epoch_end(epoch, logs)
+        return self._end(logs)
+
+    def _begin(self, epoch: int, scheduled: list[float] | None) -> None:
+        if scheduled is not None:
+            print_msg(f"\nEpoch {epoch + 1}: LearningRateScheduler setting learning rate to "
+                      f"{scheduled[epoch]}.")
+        for cb in self.plan.ordered:
+            cb.on_epoch_begin(epoch)
+
+    def _push(self) -> None:
+        """Before an epoch: the model's weights and the optimizer's rate, as callbacks left
+        them, into the run's training state."""
+        carry, model = self.cohort.carries[0], self.model
+        carry["params"], carry["state"] = model.params, model.state
+        if self.rate is not None and float(np.float32(self.opt._learning_rate)) != self.rate:
+            carry["opt"] = self.opt.set_learning_rate(carry["opt"], self.opt._learning_rate)
+            self.rate = float(np.float32(self.opt._learning_rate))
+
+    def _pull(self) -> None:
+        """After a chunk: the model and its optimizer show the run's current state."""
+        carry, model = self.cohort.carries[0], self.model
+        model.params, model.state, model._opt_state = carry["params"], carry["state"], carry["opt"]
+        if self.rate is not None and self.changes_rate:
+            rate = float(np.float32(carry["opt"]["learning_rate"]))
+            if rate != self.rate:  # ReduceLROnPlateau / LearningRateScheduler changed it
+                self.opt._learning_rate = self.rate = rate
+
+    def _end(self, logs: dict[str, float] | None) -> History:
+        model, cohort, plan = self.model, self.cohort, self.plan
+        carry = cohort.carries[0]
+        params, state = cohort.final_state()[0]
+        model.params = jax.tree.map(jnp.asarray, params)
+        model.state = jax.tree.map(jnp.asarray, state)
+        model._opt_state = carry["opt"]
+        stopped = cohort.epochs_done()[0] - 1 if cohort.stopped(0) else None
+        restored = cohort._restored_epoch(carry)
+        if plan.early is not None and plan.early.verbose:
+            if stopped:
+                print_msg(f"Epoch {stopped + 1}: early stopping")
+            if restored is not None:
+                print_msg("Restoring model weights from the end of the best epoch: "
+                          f"{restored + 1}.")
+        history = plan.history
+        history.stopped_epoch, history.restored_epoch = stopped, restored
+        history.weights = model.get_weights()
+        history.model = model
+        model.history = history
+        for cb in plan.ordered:
+            cb.on_train_end(logs)
+        return history
+
+
+def _histories(cohort: Cohort, learning_rate: bool) -> list[History]:
+    """The cohort's histories with fit's keys (see ``_keras_logs``)."""
+    out = []
+    for h in cohort.histories():
+        keep = sorted(k for k in h.history if k != "learning_rate" and "/" not in k)
+        keep += ["learning_rate"] if learning_rate else []
+        keep += [k for k in h.history if "/" in k]
+        h.history = KerasLogs({k: h.history[k] for k in keep})
+        out.append(h)
+    return out
+
+
+def _print_cohort(cohort: Cohort, logs: dict[str, np.ndarray], first: int, seconds: float,
+                  learning_rate: bool) -> None:
+    """train_many's output: per epoch, Keras's lines with the mean over the runs."""
+    ran = logs["ran"]
+    program = cohort.program
+    steps = -(-program.n_train // program.batch_size)
+    columns = np.flatnonzero(ran.any(axis=0))
+    for j in columns:
+        if max(cohort.epochs) > 1:
+            print_msg(f"Epoch {first + j + 1}/{max(cohort.epochs)}")
+        rows = np.flatnonzero(ran[:, j])
+        line = {name: float(np.mean([_keras_logs(cohort, logs, k, j, learning_rate)[name]
+                                     for k in rows]))
+                for name in _keras_logs(cohort, logs, rows[0], j, learning_rate) if "/" not in name}
+        sys.stdout.write(progress_line(steps, seconds / len(columns), line, cohort.verbose))
+        sys.stdout.flush()
 
 
 def train_many(model: Sequential, x: Any, y: Any, *, seeds: Sequence[int] | None = None,
@@ -485,15 +841,18 @@ def train_many(model: Sequential, x: Any, y: Any, *, seeds: Sequence[int] | None
                initial_weights: Sequence[Sequence[np.ndarray]] | None = None,
                batch_size: int | None = 32, epochs: int = 1, validation_data: tuple | None = None,
                shuffle: bool = True, verbose: int | str = 0,
-               diagnostics: bool = False) -> list[History]:
+               diagnostics: bool = False, log_learning_rate: bool = True) -> list[History]:
     """Train K runs of one compiled model together, as one vectorized program.
 
     Per-run lists (length K, or length 1 to share): ``seeds`` (each run's initial weights
     and shuffling come from its seed; without seeds every run starts from the model's
     current weights, or ``initial_weights``), ``optimizers`` (same class and structure,
     any hyperparameter values; default: the compiled optimizer) and ``callbacks``.
-    Batch size and epochs are shared. Returns K Histories; ``history.weights`` holds each
-    run's final weights in Keras order. The model itself is left unchanged.
+    Batch size and epochs are shared. Returns K Histories with ``fit``'s keys, and
+    ``learning_rate`` unless ``log_learning_rate=False``; ``history.weights`` holds each run's final weights in Keras order. The model itself is
+    left unchanged. Callbacks are the compiled ones (EarlyStopping, ReduceLROnPlateau,
+    LearningRateScheduler); ``verbose`` prints Keras's lines with the mean over the runs,
+    per chunk of epochs.
 
         histories = hyperlab.train_many(model, x, y, seeds=range(100), epochs=200,
                                         validation_data=(vx, vy))
@@ -521,7 +880,19 @@ def train_many(model: Sequential, x: Any, y: Any, *, seeds: Sequence[int] | None
                      callbacks=spread(callbacks, []), validation_data=validation_data,
                      shuffle=shuffle, optimizers=opts, seeds=seed_list, train_seeds=train_seeds,
                      initial_weights=weights, verbose=verbose, diagnostics=diagnostics)
-    return cohort_histories(cohort, verbose, label=f"{k} runs")
+    learning_rate = log_learning_rate or any(
+        isinstance(cb, (LearningRateScheduler, ReduceLROnPlateau)) for cb in _all_callbacks(callbacks))
+    while not cohort.done():
+        first, start = min(cohort.epochs_done()), time.perf_counter()
+        logs = cohort.advance()
+        if cohort.verbose:
+            _print_cohort(cohort, logs, first, time.perf_counter() - start, learning_rate)
+    return _histories(cohort, learning_rate)
+
+
+def _all_callbacks(callbacks: Sequence[Sequence[Any]] | None) -> list[Any]:
+    """Every callback of train_many's per-run lists."""
+    return [cb for run in (callbacks or []) for cb in (run or [])]
 
 
 def _weights_tree(model: Sequential, weights: Sequence[np.ndarray]):
@@ -534,3 +905,25 @@ def _weights_tree(model: Sequential, weights: Sequence[np.ndarray]):
         return model.params, model.state
     finally:
         model.params, model.state = saved
+
+
+def clone_model(model: Sequential) -> Sequential:
+    """A new model with the same architecture, names and fresh random weights (not
+    compiled), as ``keras.models.clone_model``: new layers from their configs, sharing
+    nothing with the original."""
+    if not isinstance(model, Sequential):
+        raise ValueError(f"clone_model takes a Sequential model, got {model!r}")
+    clone = Sequential(name=model.name)
+    if model.input_shape is not None:
+        clone.add(InputSpec(model.input_shape))
+    for layer in model.layers:
+        new = type(layer).from_config(layer.get_config())
+        if not clone.layers and model.input_shape is None:
+            new.declared_input_shape = layer.declared_input_shape
+        clone.add(new)
+    return clone
+
+
+def clear_session() -> None:
+    """Keras's ``clear_session``: automatic names start again (``sequential``, ``dense``)."""
+    layers_mod.reset_names()

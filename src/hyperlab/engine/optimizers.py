@@ -53,6 +53,7 @@ from typing import Any, ClassVar
 
 import jax
 import jax.numpy as jnp
+import numpy as np
 import optax
 
 PyTree = Any
@@ -63,6 +64,30 @@ State = dict[str, Any]
 DoubleFloat = tuple[jax.Array, jax.Array]  # hi + lo, two float32s
 _F32 = jnp.float32
 _CLIP_KINDS = ("clipnorm", "global_clipnorm", "clipvalue")
+
+
+class LearningRate(float):
+    """``optimizer.learning_rate`` of a float rate: the value, which also reads and assigns
+    like Keras's learning-rate variable (``numpy()``, ``assign(v)``, ``dtype``), so that
+    ``keras.backend.get_value(opt.lr)`` / ``set_value(opt.lr, v)`` and ``opt.lr.assign(v)``
+    work. Assigning sets the optimizer's rate; the float itself keeps the value it was read
+    with (read ``optimizer.learning_rate`` again for the current one)."""
+
+    dtype = "float32"
+
+    def __new__(cls, value: float, optimizer: "Optimizer") -> "LearningRate":
+        rate = super().__new__(cls, value)
+        rate._optimizer = optimizer
+        return rate
+
+    def numpy(self) -> np.float32:
+        return np.float32(self)
+
+    def assign(self, value: Any) -> None:
+        self._optimizer.learning_rate = value
+
+    def __reduce__(self):  # copies and pickles are plain floats
+        return (float, (float(self),))
 
 
 class _KerasDefault(float):
@@ -216,7 +241,7 @@ class Optimizer:
             )
 
         if is_schedule(learning_rate):
-            self.learning_rate: Any = learning_rate
+            self._learning_rate: Any = learning_rate
         elif callable(learning_rate):
             raise ValueError(
                 f"{self._cls}: `learning_rate` must be a float or a hyperlab schedule object "
@@ -224,7 +249,7 @@ class Optimizer:
                 f"Received: learning_rate={learning_rate!r}"
             )
         else:
-            self.learning_rate = self._real("learning_rate", learning_rate, low=0.0)
+            self._learning_rate = self._real("learning_rate", learning_rate, low=0.0)
         self.decay = self._real("decay", decay, low=0.0)
 
         clips = dict(zip(_CLIP_KINDS, (clipnorm, global_clipnorm, clipvalue)))
@@ -306,17 +331,43 @@ class Optimizer:
 
     # ----------------------------------------------------------------------- public API
     @property
+    def learning_rate(self) -> Any:
+        """The learning rate: its schedule, or a ``LearningRate`` (a float that also reads and
+        assigns like Keras's learning-rate variable). Settable with a float unless it is a
+        schedule, as in Keras; during ``fit`` the value set reaches the next epoch."""
+        if is_schedule(self._learning_rate):
+            return self._learning_rate
+        return LearningRate(self._learning_rate, self)
+
+    @learning_rate.setter
+    def learning_rate(self, value: Any) -> None:
+        if is_schedule(self._learning_rate):
+            raise TypeError(
+                f"{self._cls} was created with a learning-rate schedule as its `learning_rate`, "
+                "hence its learning rate is not settable; create the optimizer with a float "
+                "`learning_rate` to set it."
+            )
+        try:
+            value = float(value)
+        except (TypeError, ValueError):
+            raise ValueError(f"{self._cls}: `learning_rate` must be set to a float. "
+                             f"Received: learning_rate={value!r}") from None
+        self._learning_rate = self._real("learning_rate", value, low=0.0)
+
+    lr = learning_rate  # the Keras 2 / tf.keras name
+
+    @property
     def learning_rate_settable(self) -> bool:
         """False when ``learning_rate`` is a schedule (Keras forbids setting it then)."""
-        return not is_schedule(self.learning_rate)
+        return not is_schedule(self._learning_rate)
 
     def hyperparams(self) -> Hparams:
         """Every numeric hyperparameter as a float (schedule ones nested under "schedule")."""
         hp: Hparams = {"decay": self.decay}
         if self.learning_rate_settable:
-            hp["learning_rate"] = self.learning_rate
+            hp["learning_rate"] = self._learning_rate
         else:
-            hp["schedule"] = self.learning_rate.hyperparams()
+            hp["schedule"] = self._learning_rate.hyperparams()
         hp.update({k: getattr(self, k) for k in self._numeric})
         if self._clip_kind is not None:
             hp[self._clip_kind] = getattr(self, self._clip_kind)
@@ -329,7 +380,7 @@ class Optimizer:
 
     def static_config(self) -> tuple:
         """Everything that shapes the computation; equal configs share one program."""
-        schedule = None if self.learning_rate_settable else self.learning_rate.static_config()
+        schedule = None if self.learning_rate_settable else self._learning_rate.static_config()
         return (
             self._cls,
             tuple((k, getattr(self, k)) for k in self._flags),
@@ -349,9 +400,9 @@ class Optimizer:
         py_hparams = {k: v for k, v in self.hyperparams().items() if k != "learning_rate"}
         hp = _to_f32(py_hparams)
         if self.learning_rate_settable:
-            lr = jnp.asarray(self.learning_rate, _F32)
+            lr = jnp.asarray(self._learning_rate, _F32)
         else:
-            lr = jnp.asarray(self.learning_rate.evaluate(jnp.int32(0), hp["schedule"]), _F32)
+            lr = jnp.asarray(self._learning_rate.evaluate(jnp.int32(0), hp["schedule"]), _F32)
         state: State = {
             "iterations": jnp.zeros((), jnp.int32),
             "learning_rate": lr,
@@ -375,7 +426,7 @@ class Optimizer:
         if self.learning_rate_settable:
             lr = state["learning_rate"]
         else:
-            lr = jnp.asarray(self.learning_rate.evaluate(it, hp["schedule"]), _F32)
+            lr = jnp.asarray(self._learning_rate.evaluate(it, hp["schedule"]), _F32)
         return _div(lr, 1.0 + hp["decay"] * it.astype(_F32))
 
     def set_learning_rate(self, state: State, value: Any) -> State:
@@ -446,7 +497,7 @@ class Optimizer:
         """Keras-style constructor arguments (``from_config`` inverts it)."""
         config = {
             "name": self.name,
-            "learning_rate": self.learning_rate,
+            "learning_rate": self._learning_rate,
             "weight_decay": self.weight_decay,
             "clipnorm": self.clipnorm,
             "global_clipnorm": self.global_clipnorm,

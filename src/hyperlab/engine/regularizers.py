@@ -1,4 +1,5 @@
-"""Weight regularizers with Keras 3 names and penalties (L2 has no 1/2 factor)."""
+"""Weight regularizers with Keras 3 names and penalties (L2 has no 1/2 factor), and
+tf.keras's shortcuts ``l1``, ``l2`` (the classes) and ``l1_l2`` (a function)."""
 
 from __future__ import annotations
 
@@ -10,7 +11,7 @@ from typing import Any
 import jax
 import jax.numpy as jnp
 
-__all__ = ["Regularizer", "L1", "L2", "L1L2", "NAMES", "get"]
+__all__ = ["Regularizer", "L1", "L2", "L1L2", "l1", "l2", "l1_l2", "NAMES", "get"]
 
 
 def _factor(name: str, value: Any, default: float) -> float:
@@ -59,7 +60,11 @@ def _l2(factor: float, x: jax.Array) -> jax.Array:
 
 
 class L1L2(Regularizer):
-    """``l1 * sum(|x|) + l2 * sum(x**2)`` (a zero factor's term is omitted)."""
+    """``l1 * sum(|x|) + l2 * sum(x**2)`` (a zero factor's term is omitted).
+
+    Both factors default to 0, as in Keras: ``L1L2(0.01)`` is an L1 penalty alone. The
+    string ``"l1_l2"`` and :func:`l1_l2` default both to 0.01.
+    """
 
     def __init__(self, l1: float = 0.0, l2: float = 0.0) -> None:
         self.l1 = _factor("l1", l1, 0.0)
@@ -104,13 +109,25 @@ class L2(Regularizer):
         return {"l2": self.l2}
 
 
+# tf.keras's aliases: ``l1(0.01)`` is ``L1(0.01)``.
+l1 = L1
+l2 = L2
+
+
+def l1_l2(l1: float = 0.01, l2: float = 0.01) -> L1L2:
+    """tf.keras's ``l1_l2``: an :class:`L1L2` whose factors default to 0.01 each, so
+    ``l1_l2(0.01)`` has both terms. (Keras 3 makes ``l1_l2`` another name of ``L1L2``,
+    whose factors default to 0, so there ``l1_l2(0.01)`` has no L2 term.)"""
+    return L1L2(l1=l1, l2=l2)
+
+
 _CLASSES: dict[str, type[Regularizer]] = {"L1": L1, "L2": L2, "L1L2": L1L2}
 
 # Keras's documented string shortcuts; "l1_l2" means l1 = l2 = 0.01.
 _NAMED: dict[str, Callable[[], Regularizer]] = {
     "l1": L1,
     "l2": L2,
-    "l1_l2": lambda: L1L2(l1=0.01, l2=0.01),
+    "l1_l2": l1_l2,
 }
 
 NAMES: tuple[str, ...] = tuple(_NAMED)

@@ -1,6 +1,12 @@
 """Save and restore a ``Sequential`` model in one file: ``model.save(path)`` / ``load_model(path)``.
 
-The file is an ``.npz`` archive (a zip of ``.npy`` arrays, readable with
+``model.save`` writes the format the extension names: ``.npz`` is hyperlab's own format
+(below); ``.keras`` and ``.h5`` are Keras's (``keras_format``), which real Keras 3 loads.
+``load_model`` recognises all three by their contents. Only ``.npz`` keeps everything
+bit for bit (the seed generator, schedules and optimizers Keras lacks); the Keras formats
+keep what Keras keeps.
+
+hyperlab's own file is an ``.npz`` archive (a zip of ``.npy`` arrays, readable with
 ``numpy.load(path, allow_pickle=False)``) plus one JSON member, ``__hyperlab__.json``::
 
     {"format": "hyperlab.model", "format_version": 1, "hyperlab_version": "...",
@@ -8,7 +14,7 @@ The file is an ``.npz`` archive (a zip of ``.npy`` arrays, readable with
      "model": {"name", "seed", "input_shape", "layers": [{"class_name", "config"}, ...]},
      "weights": {"params": [{name: member}, ...], "state": [...]} | null,   # null: not built
      "compile": {"optimizer": {"class_name", "config"}, "loss", "wants_accuracy",
-                 "accuracy", "metrics_names"} | null,                        # null: not compiled
+                 "accuracy", "metrics_names", "metrics"} | null,             # null: not compiled
      "optimizer_state": [{"path": key path, "member": member}, ...] | null,  # null: never fit
      "seed_generator": numpy bit-generator state (PCG64)}
 
@@ -48,6 +54,7 @@ import numpy as np
 
 from hyperlab._fileio import NpyHeader, atomic_write, npy_header, read_npy
 from hyperlab.engine import layers as layers_mod
+from hyperlab.engine import losses as losses_mod
 from hyperlab.engine import optimizers as optimizers_mod
 from hyperlab.engine import schedules as schedules_mod
 
@@ -74,12 +81,13 @@ class _FileError(ValueError):
 
 # ----------------------------------------------------------------------------------- save
 def save_model(model, path: str | os.PathLike) -> None:
-    """Write ``model`` (a ``Sequential``) to ``path``: one ``.npz`` file, replaced atomically.
+    """Write ``model`` (a ``Sequential``) to ``path``, replaced atomically, in the format its
+    extension names: ``.npz`` (hyperlab's own: everything, bit for bit), ``.keras`` (Keras
+    3) or ``.h5``/``.hdf5`` (legacy Keras HDF5; see ``keras_format``).
 
-    ``path`` is used as given (no extension is added; ``.npz`` is the convention). A
-    ValueError names the problem when the directory does not exist, ``path`` is a directory,
-    or a layer, optimizer or schedule is not a built-in one (its configuration could not be
-    read back); nothing is written then.
+    A ValueError names the problem when the extension is none of these, the directory does
+    not exist, ``path`` is a directory, or a layer, optimizer or schedule cannot be written
+    in that format; nothing is written then.
     """
     path = os.fspath(path)
     folder = os.path.dirname(os.path.abspath(path))
@@ -89,10 +97,35 @@ def save_model(model, path: str | os.PathLike) -> None:
     if os.path.isdir(path):
         raise ValueError(f"cannot save the model to {path!r}: it is a directory; give a file "
                          "name such as 'model.npz'")
+    kind = _extension(path)
+    if kind is None:
+        raise ValueError(f"cannot save the model to {path!r}: unknown extension; use '.npz' "
+                         "(hyperlab's own format), '.keras' (Keras 3) or '.h5' (legacy Keras "
+                         "HDF5)")
+    if kind != "npz":
+        from hyperlab.engine import keras_format
+
+        writer = keras_format.save_keras if kind == "keras" else keras_format.save_legacy_h5
+        try:
+            writer(model, path)
+        except ValueError as err:
+            if isinstance(err, OSError):  # a failed write names its file already
+                raise
+            raise ValueError(f"cannot save the model to {path!r} in Keras format: {err}") from None
+        return
     doc, arrays = _describe(model)
     members = {name: _npy_bytes(a) for name, a in arrays.items()}
     doc["sha256"] = _digest(doc, members)
     _write_atomically(path, doc, members)
+
+
+def _extension(path: str) -> str | None:
+    """"npz", "keras", "h5" (``.h5``/``.hdf5``, as Keras), or None for any other name."""
+    lower = path.lower()
+    for ext, kind in ((".npz", "npz"), (".keras", "keras"), (".h5", "h5"), (".hdf5", "h5")):
+        if lower.endswith(ext):
+            return kind
+    return None
 
 
 def _describe(model) -> tuple[dict[str, Any], dict[str, np.ndarray]]:
@@ -143,7 +176,8 @@ def _describe(model) -> tuple[dict[str, Any], dict[str, np.ndarray]]:
         doc["compile"] = {"optimizer": _optimizer_config(model.optimizer), "loss": model.loss,
                           "wants_accuracy": bool(getattr(model, "_wants_accuracy", False)),
                           "accuracy": model.accuracy,
-                          "metrics_names": list(model.metrics_names)}
+                          "metrics_names": list(model.metrics_names),
+                          "metrics": _metric_names(model)}
         if model._opt_state is not None:
             entries = []
             for k, (key_path, leaf) in enumerate(jax.tree_util.tree_flatten_with_path(
@@ -153,6 +187,11 @@ def _describe(model) -> tuple[dict[str, Any], dict[str, np.ndarray]]:
                 entries.append({"path": jax.tree_util.keystr(key_path), "member": member})
             doc["optimizer_state"] = entries
     return doc, arrays
+
+
+def _metric_names(model) -> list[str]:
+    """The compiled metrics by name (a built-in metric function by its name, as Keras)."""
+    return [m if isinstance(m, str) else losses_mod.metric_kind(m)[0] for m in model._metrics]
 
 
 def _optimizer_config(optimizer) -> dict[str, Any]:
@@ -216,16 +255,54 @@ def _write_atomically(path: str, doc: dict[str, Any], members: dict[str, bytes])
 
 # ----------------------------------------------------------------------------------- load
 def load_model(path: str | os.PathLike):
-    """The ``Sequential`` saved by ``model.save(path)``, ready to predict or train on.
+    """The ``Sequential`` a model file holds, ready to predict or train on: hyperlab's own
+    ``.npz`` (``model.save``), a Keras 3 ``.keras`` zip or a legacy Keras ``.h5`` file,
+    recognised by their contents.
 
     Raises one ValueError naming the file and the problem when it is missing, not a model
-    file, truncated or corrupted, written by a newer hyperlab, or does not fit together.
+    file, truncated or corrupted, written by a newer hyperlab, does not fit together, or
+    holds something hyperlab does not support (custom objects, Lambda layers...).
     """
     path = os.fspath(path)
     try:
-        return _load(path)
+        kind = _kind(path)
+        if kind == "npz":
+            return _load(path)
+        from hyperlab.engine import keras_format
+
+        return (keras_format.load_keras if kind == "keras" else keras_format.load_legacy_h5)(path)
     except _FileError as err:
         raise ValueError(f"cannot load model file {path!r}: {err}") from None
+
+
+_HDF5_SIGNATURE = b"\x89HDF\r\n\x1a\n"
+
+
+def _kind(path: str) -> str:
+    """Which reader a file needs: by its contents (a zip with ``config.json`` and without
+    ``__hyperlab__.json`` is a .keras file; an HDF5 signature at offset 0, 512, 1024... an
+    .h5 file), else by its extension, so that a damaged file gets its format's message."""
+    if not os.path.isfile(path):
+        return "npz"  # _load names what is missing
+    try:
+        with open(path, "rb") as f:
+            head = f.read(8)
+            size = os.fstat(f.fileno()).st_size
+            offset = 512
+            while head != _HDF5_SIGNATURE and offset + 8 <= size and offset <= 1 << 20:
+                f.seek(offset)
+                head = f.read(8)
+                offset *= 2
+            if head == _HDF5_SIGNATURE:
+                return "h5"
+        with zipfile.ZipFile(path) as z:
+            names = set(z.namelist())
+        if "config.json" in names and _DOC not in names:
+            return "keras"
+    except (OSError, zipfile.BadZipFile, EOFError, ValueError, NotImplementedError):
+        pass
+    kind = _extension(path)
+    return "npz" if kind is None else kind
 
 
 def _load(path: str):
@@ -239,7 +316,8 @@ def _load(path: str):
             if len(infos) != len(z.infolist()):
                 raise _FileError("a member name appears twice in the zip directory")
             if _DOC not in infos:
-                raise _FileError(f"not a hyperlab model file (no {_DOC} member)")
+                raise _FileError(f"not a hyperlab model file (no {_DOC} member) nor a Keras "
+                                 ".keras file (no config.json member)")
             doc = _parse_doc(_read_doc(z, infos[_DOC]))
             members = _referenced_members(doc)
             missing = sorted(set(members) - set(infos))
@@ -266,7 +344,8 @@ def _load(path: str):
                 except ValueError as err:
                     raise _FileError(str(err)) from None
     except zipfile.BadZipFile as err:
-        raise _FileError(f"not a hyperlab model file, or truncated or corrupted ({err})") from None
+        raise _FileError("not a hyperlab model file (.npz) nor a Keras .keras or .h5 file, or "
+                         f"truncated or corrupted ({err})") from None
     except (OSError, EOFError, zlib.error, zipfile.LargeZipFile, NotImplementedError,
             RuntimeError) as err:
         raise _FileError(f"unreadable, truncated or corrupted ({type(err).__name__}: {err})") from None
@@ -477,8 +556,11 @@ def _restore_compile(model, spec: dict[str, Any]) -> None:
     loss = spec.get("loss")
     if not isinstance(loss, str):
         raise _FileError(f"invalid loss {loss!r}")
+    metrics = spec.get("metrics", ["accuracy"] if wants else [])  # files before "metrics"
+    if not isinstance(metrics, list) or not all(isinstance(m, str) for m in metrics):
+        raise _FileError(f"invalid metrics {metrics!r}")
     try:
-        model.compile(optimizer, loss, ["accuracy"] if wants else None)
+        model.compile(optimizer, loss, metrics)
     except ValueError as err:
         raise _FileError(str(err)) from None
     model.accuracy = accuracy

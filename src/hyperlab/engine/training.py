@@ -36,7 +36,7 @@ from hyperlab.engine.callbacks import EarlyStopping, LearningRateScheduler, Redu
 from hyperlab.engine.history import History
 
 Tree = Any
-LOG_KEYS = ("loss", "accuracy", "val_loss", "val_accuracy", "learning_rate", "ran")
+REDUCED = "lr_reduced"  # with ReduceLROnPlateau: 1.0 where it reduced the rate after the epoch
 CHUNK_EPOCHS = 25  # most epochs per compiled call: progress granularity vs. dispatch overhead
 # fit(diagnostics=True): per epoch, "<name>/<layer>" in the history. Weight statistics for
 # layers with parameters, activation statistics for every layer.
@@ -84,7 +84,7 @@ class Program:
 
     model: Any                      # a built Sequential
     loss: str
-    accuracy: str | None
+    metrics: tuple                  # ((log name, losses.METRICS kind), ...)
     optimizer: Any                  # hyperlab.optimizers.Optimizer
     batch_size: int
     n_train: int
@@ -94,20 +94,30 @@ class Program:
     plateau: ReduceLROnPlateau | None = None
     early: EarlyStopping | None = None
     diagnostics: bool = False
+    weighted: bool = False          # sample weights scale the training loss (data["w"])
+    val_weighted: bool = False      # ... and the validation loss (data["vw"])
     key: tuple = field(init=False, repr=False)
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "key", (
-            self.model.static_config(), self.loss, self.accuracy, self.optimizer.static_config(),
+            self.model.static_config(), self.loss, self.metrics, self.optimizer.static_config(),
             self.batch_size, self.n_train, self.n_val, self.shuffle, self.lr_table,
             None if self.plateau is None else self.plateau.static_config(),
-            None if self.early is None else self.early.static_config(), self.diagnostics))
+            None if self.early is None else self.early.static_config(), self.diagnostics,
+            self.weighted, self.val_weighted))
 
     def __eq__(self, other: object) -> bool:
         return isinstance(other, Program) and self.key == other.key
 
     def __hash__(self) -> int:
         return hash(self.key)
+
+    @property
+    def log_names(self) -> list[str]:
+        """The per-epoch scalar logs, in order: loss, metrics, their ``val_*``, the rate."""
+        names = ["loss"] + [name for name, _ in self.metrics]
+        names += [f"val_{k}" for k in names] if self.n_val else []
+        return names + ["learning_rate"] + ([REDUCED] if self.plateau is not None else [])
 
     @property
     def logits_activation(self) -> str | None:
@@ -120,18 +130,22 @@ class Program:
 
 
 # ---------------------------------------------------------------------------- one run
-def _forward_loss(p: Program, params, state, x, y, *, training: bool, rng):
-    """Loss as Keras reports it (mean over the batch + regularization) and the predictions."""
+def _forward_loss(p: Program, params, state, x, y, w, *, training: bool, rng):
+    """Loss as Keras reports it (mean over the batch, or ``sum(w * loss) / batch`` with
+    sample weights ``w``, + regularization) and the predictions."""
     out, logits, state = p.model.apply(params, state, x, training=training, rng=rng,
                                        logits_activation=p.logits_activation)
-    loss = jnp.mean(losses_mod.LOSSES[p.loss](y, out, logits)) + p.model.penalty(params)
-    return loss, (out, state)
+    per_sample = losses_mod.LOSSES[p.loss](y, out, logits)
+    if w is None:
+        loss = jnp.mean(per_sample)
+    else:
+        loss = jnp.sum(per_sample * w) / per_sample.shape[0]
+    return loss + p.model.penalty(params), (out, state)
 
 
-def _n_correct(p: Program, y, out):
-    if p.accuracy is None:
-        return jnp.zeros((), jnp.float32)
-    return jnp.sum(losses_mod.correct(p.accuracy, y, out))
+def _metric_sums(p: Program, y, out) -> list:
+    """Each metric's sum over the batch's samples (Keras's metrics are unweighted)."""
+    return [jnp.sum(losses_mod.METRICS[kind](y, out)) for _, kind in p.metrics]
 
 
 def _norm(tree) -> jax.Array:
@@ -142,14 +156,14 @@ def _train_step(p: Program, carry, batch):
     """One Keras train_step: gradient of the batch loss, one optimizer update of the
     trainable layers (a frozen layer's entry in the optimizer's view is empty)."""
     params, state, opt, sums, diag = carry
-    x, y, rng = batch
+    x, y, w, rng = batch
     grad_fn = jax.value_and_grad(functools.partial(_forward_loss, p, training=True), has_aux=True)
-    (loss, (out, state)), grads = grad_fn(params, state, x, y, rng=rng)
+    (loss, (out, state)), grads = grad_fn(params, state, x, y, w, rng=rng)
     model = p.model
     trained, opt = p.optimizer.apply(model.trainable_view(params), model.trainable_view(grads), opt)
     new_params = model.merge_trainable(params, trained)
     n = x.shape[0]
-    sums = sums + jnp.stack([loss * n, _n_correct(p, y, out)])
+    sums = sums + jnp.stack([loss * n] + _metric_sums(p, y, out))
     if p.diagnostics:
         grad_norms = [_norm(grads[i]) for i in p.weighted_layers]
         ratios = [_norm(jax.tree.map(jnp.subtract, new_params[i], params[i]))
@@ -182,32 +196,37 @@ def _epoch(p: Program, carry, run, data):
     rate = p.optimizer.learning_rate_at(opt)
 
     key = jax.random.fold_in(carry["key"], epoch)
-    x, y = data["x"], data["y"]
+    x, y, w = data["x"], data["y"], data.get("w")
     if p.shuffle:
         perm = jax.random.permutation(jax.random.fold_in(key, 0), p.n_train)
         x, y = x[perm], y[perm]
+        w = None if w is None else w[perm]
     bs = min(p.batch_size, p.n_train)
     n_full, rest = divmod(p.n_train, bs)
     step_keys = jax.random.split(jax.random.fold_in(key, 1), n_full + 1)
     if not p.model.needs_rng:
         step_keys = step_keys[:, :0]  # no randomness needed: carry an empty key array
     rng = (lambda k: k) if p.model.needs_rng else (lambda k: None)
-    batches = (x[: n_full * bs].reshape((n_full, bs) + x.shape[1:]),
-               y[: n_full * bs].reshape((n_full, bs) + y.shape[1:]), step_keys[:n_full])
+    blocks = lambda a: a[: n_full * bs].reshape((n_full, bs) + a.shape[1:])  # noqa: E731
+    batches = (blocks(x), blocks(y), None if w is None else blocks(w), step_keys[:n_full])
     step = functools.partial(_train_step, p)
     diag = jnp.zeros((2, len(p.weighted_layers)) if p.diagnostics else (0,), jnp.float32)
-    inner = (carry["params"], carry["state"], opt, jnp.zeros(2, jnp.float32), diag)
-    inner, _ = jax.lax.scan(lambda c, b: step(c, (b[0], b[1], rng(b[2]))), inner, batches)
+    sums = jnp.zeros(1 + len(p.metrics), jnp.float32)
+    inner = (carry["params"], carry["state"], opt, sums, diag)
+    inner, _ = jax.lax.scan(lambda c, b: step(c, (b[0], b[1], b[2], rng(b[3]))), inner, batches)
     if rest:  # the epoch's last, smaller batch, trained as Keras trains it
-        inner, _ = step(inner, (x[n_full * bs:], y[n_full * bs:], rng(step_keys[n_full])))
+        inner, _ = step(inner, (x[n_full * bs:], y[n_full * bs:],
+                                None if w is None else w[n_full * bs:], rng(step_keys[n_full])))
     params, state, opt, sums, diag = inner
 
-    logs = {"loss": sums[0] / p.n_train, "accuracy": sums[1] / p.n_train}
+    logs = {"loss": sums[0] / p.n_train}
+    logs.update({name: sums[1 + i] / p.n_train for i, (name, _) in enumerate(p.metrics)})
     if p.n_val:
         val_loss, (val_out, _) = _forward_loss(p, params, state, data["vx"], data["vy"],
-                                               training=False, rng=None)
+                                               data.get("vw"), training=False, rng=None)
         logs["val_loss"] = val_loss
-        logs["val_accuracy"] = _n_correct(p, data["vy"], val_out) / p.n_val
+        for (name, _), total in zip(p.metrics, _metric_sums(p, data["vy"], val_out)):
+            logs[f"val_{name}"] = total / p.n_val
     logs["learning_rate"] = rate
     if p.diagnostics:
         logs.update(_diagnostics(p, params, state, data["x"], diag, n_full + bool(rest)))
@@ -217,6 +236,7 @@ def _epoch(p: Program, carry, run, data):
         cs, lr = p.plateau.update(carry["plateau"], run["plateau"], logs[p.plateau.monitor],
                                   opt["learning_rate"])
         new["plateau"], new["opt"] = cs, p.optimizer.set_learning_rate(opt, lr)
+        logs[REDUCED] = (lr != opt["learning_rate"]).astype(jnp.float32)
     if p.early is not None:
         cs, stop, take = p.early.update(carry["early"], run["early"], logs[p.early.monitor], epoch)
         new["early"], new["stopped"] = cs, stop
@@ -242,7 +262,11 @@ def _chunk(p: Program, carry, run, data, n_epochs):
     shapes = jax.eval_shape(lambda c: _epoch(p, c, run, data)[1], carry)
     logs = jax.tree.map(lambda s: jnp.full((CHUNK_EPOCHS,) + s.shape, jnp.nan, s.dtype), shapes)
     ran, carry, logs = jax.lax.while_loop(going, one_epoch, (jnp.int32(0), carry, logs))
-    return carry, logs, ran
+    # one array for the epochs' scalar logs and one for the status: few transfers per call
+    scalars = jnp.stack([logs[name] for name in p.log_names], axis=-1)
+    diagnostics = {k: v for k, v in logs.items() if k.startswith("diag/")}
+    status = jnp.stack([ran, carry["epoch"], carry["stopped"].astype(jnp.int32)])
+    return carry, scalars, diagnostics, status
 
 
 @functools.lru_cache(maxsize=64)
@@ -329,7 +353,8 @@ class Cohort:
                  optimizers: Sequence[Any], callbacks: Sequence[Sequence[Any]],
                  epochs: Sequence[int], batch_size: int, data: dict[str, np.ndarray],
                  shuffle: bool, verbose: int = 0,
-                 chunk_epochs: int = CHUNK_EPOCHS, diagnostics: bool = False) -> None:
+                 chunk_epochs: int = CHUNK_EPOCHS, diagnostics: bool = False,
+                 initial_epoch: int = 0) -> None:
         self.model, self.epochs, self.verbose = model, list(epochs), verbose
         self.optimizers = list(optimizers)
         first = _split_callbacks(callbacks[0])
@@ -345,7 +370,8 @@ class Cohort:
                                  "(values may differ)")
         n_train, n_val = len(data["x"]), (len(data["vx"]) if "vx" in data else 0)
         scheduler, plateau, early = first
-        logged = ["loss"] + (["accuracy"] if model.accuracy else [])
+        metrics = tuple(model.metric_specs())
+        logged = ["loss"] + [name for name, _ in metrics]
         logged += ([f"val_{k}" for k in logged] if n_val else []) + ["learning_rate"]
         for cb in (plateau, early):
             if cb is not None and cb.monitor not in logged:
@@ -355,11 +381,14 @@ class Cohort:
             raise ValueError("LearningRateScheduler and ReduceLROnPlateau set the optimizer's "
                              "learning rate, which is not settable when learning_rate is a "
                              "schedule (as in Keras); pass a float learning_rate")
-        self.program = Program(model=model, loss=model.loss, accuracy=model.accuracy,
+        self.program = Program(model=model, loss=model.loss, metrics=metrics,
                                optimizer=self.optimizers[0], batch_size=batch_size,
                                n_train=n_train, n_val=n_val, shuffle=shuffle,
                                lr_table=scheduler is not None, plateau=plateau, early=early,
-                               diagnostics=bool(diagnostics))
+                               diagnostics=bool(diagnostics), weighted="w" in data,
+                               val_weighted="vw" in data)
+        self.log_names = self.program.log_names
+        self.initial_epoch = int(initial_epoch)
         self.chunk_epochs = int(chunk_epochs)
         max_epochs = max(self.epochs)
         self.run_inputs: list[Tree] = []
@@ -369,10 +398,10 @@ class Cohort:
             opt_state = opt.init(model.trainable_view(params))
             run = {"epochs": jnp.int32(n_epochs)}
             carry = {"params": params, "state": state, "opt": opt_state, "key": key,
-                     "epoch": jnp.int32(0), "stopped": jnp.bool_(False)}
+                     "epoch": jnp.int32(self.initial_epoch), "stopped": jnp.bool_(False)}
             if sch is not None:
-                run["lr_table"] = jnp.asarray(sch.table(max_epochs,
-                                                        float(opt_state["learning_rate"])))
+                run["lr_table"] = jnp.asarray(sch.table(
+                    max_epochs, float(opt_state["learning_rate"]), start=self.initial_epoch))
             if pla is not None:
                 run["plateau"], carry["plateau"] = _f32(pla.hyperparams()), pla.init_state()
             if ear is not None:
@@ -384,17 +413,31 @@ class Cohort:
         self.data = {k: jnp.asarray(v) for k, v in data.items()}
         self.logs: list[dict[str, np.ndarray]] = []
         self._executable = None
+        self._known: dict[int, tuple[Tree, int, bool]] = {}
 
     @property
     def size(self) -> int:
         return len(self.epochs)
 
+    def _status(self, k: int) -> tuple[int, bool]:
+        """Run ``k``'s (epochs done, stopped): as its last chunk reported them while its
+        carry is that chunk's, else read from the carry (e.g. one restored by a study)."""
+        known = self._known.get(k)
+        if known is not None and known[0] is self.carries[k]:
+            return known[1], known[2]
+        carry = self.carries[k]
+        return int(carry["epoch"]), bool(carry["stopped"])
+
     def epochs_done(self) -> list[int]:
-        return [int(c["epoch"]) for c in self.carries]
+        return [self._status(k)[0] for k in range(self.size)]
+
+    def stopped(self, k: int) -> bool:
+        """Whether EarlyStopping stopped run ``k``."""
+        return self._status(k)[1]
 
     def _running(self, k: int) -> bool:
-        carry = self.carries[k]
-        return int(carry["epoch"]) < self.epochs[k] and not bool(carry["stopped"])
+        epoch, stopped = self._status(k)
+        return epoch < self.epochs[k] and not stopped
 
     def done(self) -> bool:
         """Every run has trained all its epochs or was stopped."""
@@ -411,41 +454,56 @@ class Cohort:
         """Train the next ``chunk_epochs`` epochs of every run that is not done; return
         their logs as (runs, chunk_epochs) arrays, with ``ran`` marking the epochs that ran."""
         self.compile()
-        pieces: list[list[dict[str, np.ndarray]]] = [[] for _ in range(self.size)]
+        pieces: list[list[tuple[np.ndarray, dict[str, np.ndarray]]]] = [[] for _ in range(self.size)]
         left = self.chunk_epochs
         while left > 0:
             n = min(left, CHUNK_EPOCHS)
-            def train(k: int):
-                return jax.block_until_ready(self._executable(
-                    self.carries[k], self.run_inputs[k], self.data, jnp.int32(n)))
             running = [k for k in range(self.size) if self._running(k)]
-            for k, (carry, logs, ran) in zip(running, _map_runs(train, running)):
-                self.carries[k] = carry
-                logs, ran = jax.device_get((logs, ran))
-                pieces[k].append({name: np.asarray(v)[:n] for name, v in logs.items()}
-                                 | {"ran": np.arange(n) < ran})
+            for k, logs in zip(running, _map_runs(lambda k: self._train(k, n), running)):
+                pieces[k].append(logs)
             left -= n
-        template = next(p[0] for p in pieces if p)
-        out: dict[str, np.ndarray] = {}
-        names = [k for k in LOG_KEYS if k in template] + [k for k in template if k.startswith("diag/")]
-        for name in names:
-            rows = []
+        width = len(self.log_names)
+        rows, ran = [], []
+        for k in range(self.size):
+            got = (np.concatenate([p[0] for p in pieces[k]]) if pieces[k]
+                   else np.zeros((0, width), np.float32))
+            pad = np.full((self.chunk_epochs - len(got), width), np.nan, np.float32)
+            rows.append(np.concatenate([got, pad]))
+            ran.append(np.arange(self.chunk_epochs) < len(got))
+        table = np.stack(rows)
+        out = {name: table[..., i] for i, name in enumerate(self.log_names)}
+        out["ran"] = np.stack(ran)
+        template = next((p[0][1] for p in pieces if p), {})
+        for name, like in template.items():
+            per_run = []
             for k in range(self.size):
-                row = (np.concatenate([p[name] for p in pieces[k]]) if pieces[k]
-                       else np.zeros((0,) + template[name].shape[1:], template[name].dtype))
-                fill = np.zeros if name == "ran" else functools.partial(np.full, fill_value=np.nan)
-                pad = fill((self.chunk_epochs - len(row),) + row.shape[1:], dtype=row.dtype)
-                rows.append(np.concatenate([row, pad]))
-            out[name] = np.stack(rows)
+                got = (np.concatenate([p[1][name] for p in pieces[k]]) if pieces[k]
+                       else np.zeros((0,) + like.shape[1:], like.dtype))
+                pad = np.full((self.chunk_epochs - len(got),) + like.shape[1:], np.nan, like.dtype)
+                per_run.append(np.concatenate([got, pad]))
+            out[name] = np.stack(per_run)
         if self.program.diagnostics:  # (runs, epochs, layers) arrays -> one key per layer
-            layers = self.model.layers
-            weighted = [layers[i].name for i in self.program.weighted_layers]
+            layers = self.model.diagnostic_names()
+            weighted = [layers[i] for i in self.program.weighted_layers]
             for name in (*WEIGHT_DIAGNOSTICS, *ACTIVATION_DIAGNOSTICS):
-                names = weighted if name in WEIGHT_DIAGNOSTICS else [l.name for l in layers]
+                names = weighted if name in WEIGHT_DIAGNOSTICS else layers
                 values = out.pop(f"diag/{name}")
                 out.update({f"{name}/{layer}": values[..., j] for j, layer in enumerate(names)})
         self.logs.append(out)
         return out
+
+    def _train(self, k: int, n: int) -> tuple[np.ndarray, dict[str, np.ndarray]]:
+        """Up to ``n`` epochs of run ``k`` (one call of the compiled chunk); the scalar logs
+        of the epochs that ran ((epochs, log_names)) and their diagnostics."""
+        carry, scalars, diagnostics, status = self._executable(
+            self.carries[k], self.run_inputs[k], self.data, _epochs_arg(n))
+        # np.asarray waits for the result far faster than jax.device_get / block_until_ready
+        ran, epoch, stopped = np.asarray(status)
+        scalars = np.asarray(scalars)
+        diagnostics = {name: np.asarray(v) for name, v in diagnostics.items()}
+        self.carries[k] = carry
+        self._known[k] = (carry, int(epoch), bool(stopped))
+        return scalars[:ran], {name: v[:ran] for name, v in diagnostics.items()}
 
     def fit(self, progress=None) -> None:
         """Train every run to its end; ``progress(cohort, logs)`` after each chunk."""
@@ -476,15 +534,25 @@ class Cohort:
         out = []
         for k, (params, state) in enumerate(self.final_state()):
             ran = merged["ran"][k] if merged else np.zeros(0, bool)
-            hist = {name: [float(v) for v in merged[name][k][ran]] for name in keys if name != "ran"}
+            hist = {name: [float(v) for v in merged[name][k][ran]] for name in keys
+                    if name not in ("ran", REDUCED)}
             carry = self.carries[k]
+            first = self.initial_epoch
             out.append(History(hist, {"epochs": self.epochs[k], "verbose": self.verbose,
                                       "steps": -(-self.program.n_train // self.program.batch_size)},
+                               epoch=list(range(first, first + len(hist.get("loss", [])))),
                                stopped_epoch=int(carry["epoch"]) - 1 if bool(carry["stopped"])
                                else None,
                                weights=self.model.weights_from(params, state),
                                restored_epoch=self._restored_epoch(carry)))
         return out
+
+
+@functools.lru_cache(maxsize=CHUNK_EPOCHS)
+def _epochs_arg(n: int) -> jax.Array:
+    """The chunk's epoch count as a device scalar, made once (a host scalar costs a
+    transfer per call)."""
+    return jnp.int32(n)
 
 
 def _f32(hp: dict) -> dict:
