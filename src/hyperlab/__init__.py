@@ -26,7 +26,7 @@ from __future__ import annotations
 
 import importlib
 
-__version__ = "0.1.0"
+from hyperlab._version import __version__
 
 _NAMES = {"Sequential": "hyperlab.engine.model", "train_many": "hyperlab.engine.model",
           "History": "hyperlab.engine.history", "load_model": "hyperlab.engine.saving",

@@ -252,7 +252,7 @@ def _commands() -> tuple[Callable[[argparse._SubParsersAction], None], ...]:
 
 
 def build_parser() -> argparse.ArgumentParser:
-    from hyperlab import __version__
+    from hyperlab._version import __version__
 
     parser = _Parser(prog=PROG, formatter_class=_Formatter,
                      description="hyperlab: how training hyperparameters shape learning.",

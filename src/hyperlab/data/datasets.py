@@ -11,15 +11,12 @@ shape; :func:`csv` and :func:`npz` (in :mod:`hyperlab.data.files`) read the user
 from __future__ import annotations
 
 import inspect
-import math
-from collections.abc import Callable, Iterator
-from dataclasses import dataclass
+from collections.abc import Callable
 from typing import Any
 
 import numpy as np
-from sklearn.datasets import make_blobs, make_circles, make_moons
 
-# These modules import Dataset and the argument checks from here inside their functions.
+from hyperlab.data._base import Dataset, check_int, check_real
 from hyperlab.data.files import csv, npz
 from hyperlab.data.images import digits, fashion_mnist
 
@@ -27,60 +24,6 @@ __all__ = [
     "Dataset", "blobs", "moons", "circles", "spiral", "digits", "fashion_mnist", "csv", "npz",
     "to_categorical", "NAMES", "get",
 ]
-
-
-@dataclass(frozen=True, eq=False)
-class Dataset:
-    """A train/validation split; iterates as ``(x_train, y_train), (x_val, y_val)``.
-
-    ``n_features`` is the number of values in one sample (the product of its shape);
-    ``class_names`` names the labels 0..n_classes-1 where the data have names.
-    """
-
-    x_train: np.ndarray
-    y_train: np.ndarray
-    x_val: np.ndarray
-    y_val: np.ndarray
-    name: str
-    n_classes: int
-    n_features: int
-    class_names: tuple[str, ...] | None = None
-
-    def __iter__(self) -> Iterator[tuple[np.ndarray, np.ndarray]]:
-        yield self.x_train, self.y_train
-        yield self.x_val, self.y_val
-
-
-def _check_int(name: str, value: Any, minimum: int) -> int:
-    if isinstance(value, bool) or not isinstance(value, (int, np.integer)) or value < minimum:
-        raise ValueError(
-            f"Argument `{name}` must be an integer >= {minimum}. Received: {name}={value!r}"
-        )
-    return int(value)
-
-
-def _check_real(
-    name: str,
-    value: Any,
-    minimum: float,
-    maximum: float | None = None,
-    *,
-    open_low: bool = False,
-    open_high: bool = False,
-) -> float:
-    ok = not isinstance(value, bool) and isinstance(value, (int, float, np.integer, np.floating))
-    if ok:
-        v = float(value)
-        ok = math.isfinite(v) and (v > minimum if open_low else v >= minimum)
-        if ok and maximum is not None:
-            ok = v < maximum if open_high else v <= maximum
-    if not ok:
-        low = f"{'(' if open_low else '['}{minimum}"
-        high = "inf)" if maximum is None else f"{maximum}{')' if open_high else ']'}"
-        raise ValueError(
-            f"Argument `{name}` must be a number in {low}, {high}. Received: {name}={value!r}"
-        )
-    return float(value)
 
 
 def _split(
@@ -103,9 +46,9 @@ def _split(
 
 
 def _common(n_samples: Any, seed: Any, validation_fraction: Any) -> tuple[int, int, float]:
-    n = _check_int("n_samples", n_samples, 2)
-    s = _check_int("seed", seed, 0)
-    v = _check_real(
+    n = check_int("n_samples", n_samples, 2)
+    s = check_int("seed", seed, 0)
+    v = check_real(
         "validation_fraction", validation_fraction, 0.0, 1.0, open_low=True, open_high=True
     )
     return n, s, v
@@ -124,9 +67,11 @@ def blobs(
     2 features, std 2, random_state 2; first 500 train, last 500 validation).
     """
     n, s, v = _common(n_samples, seed, validation_fraction)
-    k = _check_int("centers", centers, 1)
-    d = _check_int("n_features", n_features, 1)
-    std = _check_real("cluster_std", cluster_std, 0.0)
+    k = check_int("centers", centers, 1)
+    d = check_int("n_features", n_features, 1)
+    std = check_real("cluster_std", cluster_std, 0.0)
+    from sklearn.datasets import make_blobs
+
     x, y = make_blobs(n_samples=n, centers=k, n_features=d, cluster_std=std, random_state=s)
     return _split(x, y, v, "blobs", k)
 
@@ -138,7 +83,9 @@ def moons(
     random_state=seed)``.
     """
     n, s, v = _common(n_samples, seed, validation_fraction)
-    sigma = _check_real("noise", noise, 0.0)
+    sigma = check_real("noise", noise, 0.0)
+    from sklearn.datasets import make_moons
+
     x, y = make_moons(n_samples=n, noise=sigma, random_state=s)
     return _split(x, y, v, "moons", 2)
 
@@ -154,8 +101,10 @@ def circles(
     factor=factor, random_state=seed)``; ``factor`` is the inner/outer radius ratio in [0, 1).
     """
     n, s, v = _common(n_samples, seed, validation_fraction)
-    sigma = _check_real("noise", noise, 0.0)
-    f = _check_real("factor", factor, 0.0, 1.0, open_high=True)
+    sigma = check_real("noise", noise, 0.0)
+    f = check_real("factor", factor, 0.0, 1.0, open_high=True)
+    from sklearn.datasets import make_circles
+
     x, y = make_circles(n_samples=n, noise=sigma, factor=f, random_state=s)
     return _split(x, y, v, "circles", 2)
 
@@ -174,8 +123,8 @@ def spiral(
     one more); the points are shuffled with ``seed`` so both splits mix all classes.
     """
     n, s, v = _common(n_samples, seed, validation_fraction)
-    k = _check_int("n_classes", n_classes, 1)
-    sigma = _check_real("noise", noise, 0.0)
+    k = check_int("n_classes", n_classes, 1)
+    sigma = check_real("noise", noise, 0.0)
     if n < k:
         raise ValueError(f"n_samples={n} must be at least n_classes={k}")
     rng = np.random.default_rng(s)
@@ -217,7 +166,7 @@ def to_categorical(y: Any, num_classes: int | None = None) -> np.ndarray:
         if not labels.size:
             raise ValueError("to_categorical needs num_classes for an empty label array")
         num_classes = int(labels.max()) + 1
-    num_classes = _check_int("num_classes", num_classes, 1)
+    num_classes = check_int("num_classes", num_classes, 1)
     if labels.size and labels.max() >= num_classes:
         raise ValueError(f"Label {labels.max()} is out of range for num_classes={num_classes}")
     out = np.zeros((labels.size, num_classes), dtype=np.float32)

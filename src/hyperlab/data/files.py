@@ -20,14 +20,12 @@ import zipfile
 import zlib
 from functools import lru_cache
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 import numpy as np
 
 from hyperlab._fileio import npy_header, read_npy
-
-if TYPE_CHECKING:
-    from hyperlab.data.datasets import Dataset
+from hyperlab.data._base import Dataset, check_int, check_real
 
 __all__ = ["csv", "npz", "read_npz", "MAX_DATA_BYTES"]
 
@@ -54,10 +52,8 @@ def _existing(path: Any, kind: str) -> tuple[str, int, int]:
 
 
 def _check_fraction(val_fraction: Any, seed: Any) -> tuple[float, int]:
-    from hyperlab.data.datasets import _check_int, _check_real  # datasets imports this module
-
-    v = _check_real("val_fraction", val_fraction, 0.0, 1.0, open_low=True, open_high=True)
-    return v, _check_int("seed", seed, 0)
+    v = check_real("val_fraction", val_fraction, 0.0, 1.0, open_low=True, open_high=True)
+    return v, check_int("seed", seed, 0)
 
 
 def _encode_labels(labels: list[str] | np.ndarray) -> tuple[np.ndarray, tuple[str, ...]]:
@@ -108,8 +104,6 @@ def _make(
 ) -> Dataset:
     """Shuffled train/validation split of ``x, y``; stratified when every class can be."""
     from sklearn.model_selection import train_test_split
-
-    from hyperlab.data.datasets import Dataset
 
     n, k = len(x), len(class_names)
     n_val = int(round(n * val_fraction))
@@ -333,8 +327,6 @@ def npz(path: str, val_fraction: float = 0.2, seed: int = 0) -> Dataset:
             raise ValueError(f"{src}: 'y_train' and 'y_val' mix string and numeric labels")
         codes, class_names = _encode_labels(np.concatenate([yt, yv]))
         _check_classes(src, class_names, "'y_train' and 'y_val'")
-        from hyperlab.data.datasets import Dataset
-
         return Dataset(
             x_train=xt, y_train=codes[: len(xt)], x_val=xv, y_val=codes[len(xt):],
             name="npz", n_classes=len(class_names), n_features=int(np.prod(xt.shape[1:])),

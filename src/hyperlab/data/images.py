@@ -32,15 +32,12 @@ import zlib
 from collections.abc import Mapping
 from functools import lru_cache
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
 from hyperlab._fileio import atomic_write
 from hyperlab.data import files as _files
-
-if TYPE_CHECKING:
-    from hyperlab.data.datasets import Dataset
+from hyperlab.data._base import Dataset, check_int
 
 __all__ = [
     "digits",
@@ -104,18 +101,6 @@ _IDX_LABELS = 0x00000801  # unsigned bytes, 1 dimension
 _SCALE_255 = (np.arange(256) / 255.0).astype(np.float32)
 
 
-def _dataset(**fields: Any) -> Dataset:
-    from hyperlab.data.datasets import Dataset  # here: datasets imports this module
-
-    return Dataset(**fields)
-
-
-def _check_int(name: str, value: Any, minimum: int) -> int:
-    from hyperlab.data.datasets import _check_int
-
-    return _check_int(name, value, minimum)
-
-
 def _readonly(a: np.ndarray) -> np.ndarray:
     a.flags.writeable = False
     return a
@@ -147,15 +132,15 @@ def digits(val_size: int = 360, seed: int = 0) -> Dataset:
     from sklearn.model_selection import train_test_split
 
     x, y = _digits_arrays()
-    n_val = _check_int("val_size", val_size, 10)
-    s = _check_int("seed", seed, 0)
+    n_val = check_int("val_size", val_size, 10)
+    s = check_int("seed", seed, 0)
     if n_val > len(x) - 10:
         raise ValueError(
             f"Argument `val_size` must be at most {len(x) - 10} (the digits have {len(x)} "
             f"images and both splits need every class). Received: val_size={val_size!r}"
         )
     xt, xv, yt, yv = train_test_split(x, y, test_size=n_val, stratify=y, random_state=s)
-    return _dataset(
+    return Dataset(
         x_train=np.ascontiguousarray(xt), y_train=np.ascontiguousarray(yt),
         x_val=np.ascontiguousarray(xv), y_val=np.ascontiguousarray(yv),
         name="digits", n_classes=10, n_features=64, class_names=DIGITS_CLASSES,
@@ -524,8 +509,8 @@ def fashion_mnist(
     ``.npz``; otherwise the cache is used and, with ``download``, filled (see the module).
     The test set is not used; :func:`load_fashion_mnist_raw` returns it.
     """
-    v = _check_int("n_val", n_val, 1)
-    t = 0 if n_train is None else _check_int("n_train", n_train, 0)
+    v = check_int("n_val", n_val, 1)
+    t = 0 if n_train is None else check_int("n_train", n_train, 0)
     a = _fashion_arrays(path, download, ("train_images", "train_labels"))
     x, y = a["train_images"], a["train_labels"]
     n = len(x)
@@ -539,7 +524,7 @@ def fashion_mnist(
             f"n_val={v} + n_train={t} exceeds the {n} training images of Fashion-MNIST; "
             "lower them (n_train=0 takes all the rest)"
         )
-    return _dataset(
+    return Dataset(
         x_train=_SCALE_255[x[v: v + t]], y_train=y[v: v + t].astype(np.int32),
         x_val=_SCALE_255[x[:v]], y_val=y[:v].astype(np.int32),
         name="fashion_mnist", n_classes=10, n_features=int(np.prod(x.shape[1:])),

@@ -444,7 +444,7 @@ def _describe(model, legacy: bool):
 
 
 def _metadata() -> dict[str, str]:
-    from hyperlab import __version__
+    from hyperlab._version import __version__
 
     return {"keras_version": KERAS_VERSION,
             "date_saved": datetime.datetime.now().strftime("%Y-%m-%d@%H:%M:%S"),

@@ -130,7 +130,7 @@ def _extension(path: str) -> str | None:
 
 def _describe(model) -> tuple[dict[str, Any], dict[str, np.ndarray]]:
     """The JSON document and the arrays (member name -> array) of a model."""
-    from hyperlab import __version__
+    from hyperlab._version import __version__
 
     arrays: dict[str, np.ndarray] = {}
     layer_docs = []

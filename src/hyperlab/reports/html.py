@@ -533,7 +533,7 @@ _CSP = ("default-src 'none'; img-src data:; style-src 'unsafe-inline'; "
 
 def render_report(results: StudyResults, *, study: Study | None = None) -> str:
     """The report of ``results`` as one HTML string (see :func:`write_report`)."""
-    from hyperlab import __version__
+    from hyperlab._version import __version__
 
     if not any(v.runs for v in results.values):
         raise ValueError(f"study {results.name!r} has no stored runs to report; run "

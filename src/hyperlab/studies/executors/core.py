@@ -93,14 +93,14 @@ class CohortTask:
 def versions() -> dict[str, str]:
     import jax
     import optax
-    import hyperlab
-    return {"hyperlab": hyperlab.__version__, "jax": jax.__version__, "optax": optax.__version__}
+    from hyperlab._version import __version__
+    return {"hyperlab": __version__, "jax": jax.__version__, "optax": optax.__version__}
 
 
 # ---------------------------------------------------------------------------- one cohort
 def _data(config: dict[str, Any]) -> tuple[dict[str, np.ndarray], tuple[int, ...], int]:
     """The arrays, a sample's shape (images keep theirs) and the number of classes."""
-    from hyperlab import datasets
+    from hyperlab.data import datasets
     ds = datasets.get(**config["data"])
     sparse = config["compile"]["loss"] == "sparse_categorical_crossentropy"
     encode = (lambda y: y) if sparse else (lambda y: datasets.to_categorical(y, ds.n_classes))

@@ -48,15 +48,15 @@ def import_ray():
 def expected_versions() -> dict[str, str]:
     """What every worker must run (the driver's own versions)."""
     import jax
-    import hyperlab
-    return {"hyperlab": hyperlab.__version__, "jax": jax.__version__}
+    from hyperlab._version import __version__
+    return {"hyperlab": __version__, "jax": jax.__version__}
 
 
 def _handshake() -> dict[str, str]:
     """Runs on a Ray worker: the versions it has."""
     import jax
-    import hyperlab
-    return {"hyperlab": hyperlab.__version__, "jax": jax.__version__,
+    from hyperlab._version import __version__
+    return {"hyperlab": __version__, "jax": jax.__version__,
             "python": ".".join(map(str, sys.version_info[:3]))}
 
 
