@@ -23,8 +23,7 @@ import numpy as np
 import pytest
 
 from crafted import FillingDisk, npy, npy_header, snapshot, write_zip
-from hyperlab.cli import report as report_cli
-from hyperlab.cli import studies as studies_cli
+from hyperlab.cli import _common
 from hyperlab.cli.main import main
 from hyperlab.engine.model import Sequential
 from hyperlab.studies import executors
@@ -81,8 +80,7 @@ def stored(monkeypatch):
     """``plot`` and ``report`` read these results as the store's."""
     res = results(figures=("overlay",))
     fake = lambda args: (res, Path(args.out))  # noqa: E731
-    monkeypatch.setattr(studies_cli, "_stored_results", fake)
-    monkeypatch.setattr(report_cli, "_stored_results", fake)
+    monkeypatch.setattr(_common, "stored_results", fake)
     return res
 
 
@@ -251,7 +249,7 @@ def test_a_full_disk_never_leaves_a_truncated_svg(capsys, stored, tmp_path, monk
     assert sorted(snapshot(folder)) == ["momentum-measures.png"]  # the SVG is not there at all
     monkeypatch.undo()
     stored_again = results(figures=("overlay",))
-    monkeypatch.setattr(studies_cli, "_stored_results", lambda args: (stored_again, tmp_path))
+    monkeypatch.setattr(_common, "stored_results", lambda args: (stored_again, tmp_path))
     assert run(capsys, "plot", "momentum", "--out", tmp_path)[0] == 0
     good = snapshot(folder)
     assert good["momentum-overlay.svg"].rstrip().endswith(b"</svg>")

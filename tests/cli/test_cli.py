@@ -8,7 +8,8 @@ import sys
 
 import pytest
 
-from hyperlab.cli.main import build_parser, fit_config, main, parse_pairs, parse_value
+from hyperlab.cli._common import parse_pairs, parse_value
+from hyperlab.cli.main import build_parser, fit_config, main
 
 FINAL_LINE = re.compile(r"^Train: \d\.\d{3}, Test: \d\.\d{3}$")
 QUICK = ["--epochs", "3", "--verbose", "0"]

@@ -22,13 +22,13 @@ import math
 import re
 import signal
 import sys
-import textwrap
 import threading
 import time
 from typing import Any, Callable, Iterator, NoReturn, Sequence
 
-PROG = "hyperlab"
-EXIT_USAGE = 2
+from hyperlab.cli._common import (EXIT_USAGE, PROG, Formatter, parse_batch_size, parse_pairs,
+                                  print_error)
+
 EXIT_INTERRUPTED = 130
 # Commands that store what they finish, so that running them again resumes.
 RESUMABLE = ("run", "reproduce")
@@ -48,66 +48,6 @@ LOGGED = ("loss", "accuracy", "val_loss", "val_accuracy", "learning_rate")
 
 
 # ---------------------------------------------------------------------------- parsing helpers
-def parse_value(text: str) -> Any:
-    """A flag value as Python: None, bool, int, float, a [list], else the string itself.
-
-    ``none``/``null`` -> None, ``true``/``false`` -> bool (any case), ``3`` -> 3,
-    ``1e-3`` -> 0.001, ``[1,2]`` -> [1, 2], ``val_accuracy`` -> "val_accuracy".
-    """
-    text = text.strip()
-    low = text.lower()
-    if low in ("none", "null"):
-        return None
-    if low in ("true", "false"):
-        return low == "true"
-    if text.startswith("[") and text.endswith("]"):
-        inner = text[1:-1].strip()
-        return [parse_value(item) for item in _split_top(inner)] if inner else []
-    for kind in (int, float):
-        try:
-            return kind(text)
-        except ValueError:
-            pass
-    return text
-
-
-def _split_top(text: str) -> list[str]:
-    """Split on commas that are not inside [brackets]."""
-    parts, depth, start = [], 0, 0
-    for i, ch in enumerate(text):
-        depth += {"[": 1, "]": -1}.get(ch, 0)
-        if ch == "," and depth == 0:
-            parts.append(text[start:i])
-            start = i + 1
-    parts.append(text[start:])
-    return parts
-
-
-def parse_pairs(items: str | Sequence[str] | None, flag: str) -> dict[str, Any]:
-    """``KEY=VALUE[,KEY=VALUE...]`` (one string, or several from a repeated flag) as a dict.
-
-    Raises ValueError naming ``flag`` for a part without ``=``, an empty key or a key given
-    twice.
-    """
-    if items is None:
-        return {}
-    if isinstance(items, str):
-        items = [items]
-    out: dict[str, Any] = {}
-    for item in items:
-        for part in _split_top(item):
-            if not part.strip():
-                continue
-            key, sep, value = part.partition("=")
-            key = key.strip()
-            if not sep or not key.isidentifier():
-                raise ValueError(f"{flag}: expected KEY=VALUE, got {part.strip()!r}")
-            if key in out:
-                raise ValueError(f"{flag}: {key!r} given twice")
-            out[key] = parse_value(value)
-    return out
-
-
 def parse_schedule(text: str | None) -> tuple[str, dict[str, Any]] | None:
     """``NAME[:KEY=VALUE,...]`` -> (NAME, {KEY: VALUE})."""
     if text is None:
@@ -116,16 +56,6 @@ def parse_schedule(text: str | None) -> tuple[str, dict[str, Any]] | None:
     if not name.strip():
         raise ValueError(f"--schedule: expected NAME[:KEY=VALUE,...], got {text!r}")
     return name.strip(), parse_pairs(args, "--schedule")
-
-
-def parse_batch_size(text: str) -> int | str:
-    """A positive int, or ``full`` (one batch of the whole training set)."""
-    if text.strip().lower() == "full":
-        return "full"
-    try:
-        return int(text)
-    except ValueError:
-        raise ValueError(f"--batch-size: expected a positive int or 'full', got {text!r}") from None
 
 
 def _jsonable(value: Any) -> Any:
@@ -148,25 +78,14 @@ class _Parser(argparse.ArgumentParser):
     """argparse, but its errors are one line in the ``hyperlab: error:`` format."""
 
     def error(self, message: str) -> NoReturn:
-        _print_error(f"{message} (see '{self.prog} --help')")
+        print_error(f"{message} (see '{self.prog} --help')")
         raise SystemExit(EXIT_USAGE)
-
-
-class _Formatter(argparse.RawDescriptionHelpFormatter):
-    """Descriptions as written; flag help wrapped without splitting examples mid-word."""
-
-    def _split_lines(self, text: str, width: int) -> list[str]:
-        return textwrap.wrap(text, width, break_long_words=False, break_on_hyphens=False)
-
-
-def _print_error(message: str) -> None:
-    print(f"{PROG}: error: {' '.join(str(message).split())}", file=sys.stderr)
 
 
 def add_fit_parser(subparsers: argparse._SubParsersAction) -> None:
     """``hyperlab fit``: train one model and report train/test accuracy."""
     p = subparsers.add_parser(
-        "fit", formatter_class=_Formatter,
+        "fit", formatter_class=Formatter,
         help="train one model (default: the tutorial's run) and print its accuracy",
         description="Train one MLP classifier and print its train/test (validation) accuracy.\n"
                     "Without flags: the tutorial's run - blobs, Dense(50, relu, he_uniform) +\n"
@@ -254,7 +173,7 @@ def _commands() -> tuple[Callable[[argparse._SubParsersAction], None], ...]:
 def build_parser() -> argparse.ArgumentParser:
     from hyperlab._version import __version__
 
-    parser = _Parser(prog=PROG, formatter_class=_Formatter,
+    parser = _Parser(prog=PROG, formatter_class=Formatter,
                      description="hyperlab: how training hyperparameters shape learning.",
                      epilog="Run 'hyperlab COMMAND --help' for a command's flags.")
     parser.add_argument("--version", action="version", version=f"{PROG} {__version__}")
@@ -449,7 +368,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         return _handle(args)
     except KeyboardInterrupt:
         resume = "; what finished is stored, run the same command to resume"
-        _print_error("interrupted" + (resume if getattr(args, "command", None) in RESUMABLE
+        print_error("interrupted" + (resume if getattr(args, "command", None) in RESUMABLE
                                       else ""))
         return EXIT_INTERRUPTED
 
@@ -480,15 +399,15 @@ def _handle(args: argparse.Namespace) -> int:
     except BrokenPipeError:  # e.g. `hyperlab studies | head -1`
         return 0
     except (ValueError, StoreError) as err:
-        _print_error(err)
+        print_error(err)
     except (OSError, MemoryError, RuntimeError) as err:
         if out_of_memory(err):
             what = "the model" + (" times the runs trained together"
                                   if args.command in RESUMABLE else "")
-            _print_error(memory_message(err, what, MEMORY_FIXES.get(args.command,
+            print_error(memory_message(err, what, MEMORY_FIXES.get(args.command,
                                                                     "use a smaller model")))
         elif isinstance(err, OSError):
-            _print_error(_file_error(err))
+            print_error(_file_error(err))
         else:
             raise
     return EXIT_USAGE

@@ -12,14 +12,15 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
-from hyperlab.cli.studies import DEFAULT_OUT, _formatter, _stored_results, _study, _study_flags
+from hyperlab.cli import _common
+from hyperlab.cli._common import DEFAULT_OUT, Formatter, load_study, study_flags
 
 HTML_SUFFIXES = (".html", ".htm")
 
 
 def add_report_parser(subparsers: argparse._SubParsersAction) -> None:
     p = subparsers.add_parser(
-        "report", formatter_class=_formatter(),
+        "report", formatter_class=Formatter,
         help="write a study's report: one self-contained HTML file (no training)",
         description="Write one self-contained HTML file (it opens offline: figures, style and "
                     "script are inline) with the study's question, configuration, figures, "
@@ -37,7 +38,7 @@ def add_report_parser(subparsers: argparse._SubParsersAction) -> None:
     p.add_argument("--db", metavar="PATH", default=None,
                    help="SQLite results store (default: DIR/hyperlab.db, with --out FILE.html "
                         f"{DEFAULT_OUT}/hyperlab.db; e.g. --db runs.db)")
-    _study_flags(p)
+    study_flags(p)
     p.set_defaults(handler=cmd_report)
 
 
@@ -56,10 +57,10 @@ def cmd_report(args: argparse.Namespace) -> int:
     from hyperlab.reports.html import REPORT_NAME, ReportPathError, write_report
     out_dir, target = report_target(args.out)
     stored = argparse.Namespace(**{**vars(args), "out": str(out_dir)})
-    results, out = _stored_results(stored)
+    results, out = _common.stored_results(stored)
     target = target or out / results.name / REPORT_NAME
     try:
-        path = write_report(results, target, study=_study(stored))
+        path = write_report(results, target, study=load_study(stored))
     except ReportPathError as err:
         raise ValueError(f"{err}; choose another with --out DIR or --out FILE.html") from None
     print(path)

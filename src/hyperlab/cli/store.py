@@ -10,20 +10,20 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
-from hyperlab.cli.studies import DEFAULT_OUT, _formatter
+from hyperlab.cli._common import DEFAULT_OUT, Formatter
 
 EXIT_CLEAN, EXIT_DAMAGED = 0, 1
 
 
 def add_parser(subparsers: argparse._SubParsersAction) -> None:
     """The ``store`` command and its ``check`` subcommand."""
-    p = subparsers.add_parser("store", formatter_class=_formatter(),
+    p = subparsers.add_parser("store", formatter_class=Formatter,
                               help="check (and repair) a results store",
                               description="Commands on a results store (the SQLite file of "
                                           "trained runs).")
     commands = p.add_subparsers(dest="store_command", metavar="COMMAND", required=True)
     c = commands.add_parser(
-        "check", formatter_class=_formatter(),
+        "check", formatter_class=Formatter,
         help="find damaged runs and checkpoints; --repair drops them",
         description="Run SQLite's integrity check on the store, then check every stored run (its\n"
                     "checksum and its number of epochs) and every checkpoint; print one line per\n"

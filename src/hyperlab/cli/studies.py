@@ -9,38 +9,16 @@ from __future__ import annotations
 
 import argparse
 import json
-import shlex
 import time
 from pathlib import Path
 
-from hyperlab import studies
-from hyperlab.studies.results import StudyResults
+from typing import TYPE_CHECKING
 
-DEFAULT_OUT = "hyperlab-results"
+from hyperlab.cli import _common
+from hyperlab.cli._common import Formatter, load_study, open_store, output_flags, study_flags
 
-
-def _formatter():
-    from hyperlab.cli.main import _Formatter
-    return _Formatter
-
-
-def _output_flags(p: argparse.ArgumentParser) -> None:
-    p.add_argument("--out", metavar="DIR", default=DEFAULT_OUT,
-                   help=f"output directory (default: {DEFAULT_OUT}; e.g. --out results)")
-    p.add_argument("--db", metavar="PATH", default=None,
-                   help="SQLite results store (default: OUT/hyperlab.db; e.g. --db runs.db)")
-
-
-def _study_flags(p: argparse.ArgumentParser, sets: bool = True) -> None:
-    """What selects a study's runs, the same for run, show, plot and report: ``--repeats``
-    and (with ``sets``) ``--set``."""
-    p.add_argument("--repeats", type=int, metavar="N", default=None,
-                   help="seeds per value (default: the study's own; e.g. --repeats 10)")
-    if sets:
-        p.add_argument("--set", dest="sets", action="append", default=[], metavar="KEY=VALUE",
-                       help="override a field that is not swept, repeatable; a relative "
-                            "data.path is relative to the working directory (e.g. --set "
-                            "fit.epochs=50)")
+if TYPE_CHECKING:
+    from hyperlab.studies.results import StudyResults
 
 
 def _figure_flags(p: argparse.ArgumentParser) -> None:
@@ -108,13 +86,12 @@ def _limits(args: argparse.Namespace) -> dict:
 
 def _failed(err) -> int:
     """The one-line message of a study with failed cohorts; exit code 1."""
-    from hyperlab.cli.main import _print_error
-    _print_error(err)
+    _common.print_error(err)
     return 1
 
 
 def add_studies_parser(subparsers: argparse._SubParsersAction) -> None:
-    p = subparsers.add_parser("studies", formatter_class=_formatter(),
+    p = subparsers.add_parser("studies", formatter_class=Formatter,
                               help="list the built-in tutorial studies",
                               description="List the built-in studies with a one-line description.")
     p.set_defaults(handler=cmd_studies)
@@ -122,13 +99,13 @@ def add_studies_parser(subparsers: argparse._SubParsersAction) -> None:
 
 def add_run_parser(subparsers: argparse._SubParsersAction) -> None:
     p = subparsers.add_parser(
-        "run", formatter_class=_formatter(), help="run a study (built-in name or TOML file)",
+        "run", formatter_class=Formatter, help="run a study (built-in name or TOML file)",
         description="Train every run of a study that the store does not hold yet (an "
                     "interrupted study resumes), then write its table, verdict and figures.")
     p.add_argument("study", metavar="STUDY_OR_FILE",
                    help="a built-in study (see 'hyperlab studies') or a study TOML file")
-    _output_flags(p)
-    _study_flags(p)
+    output_flags(p)
+    study_flags(p)
     _figure_flags(p)
     p.add_argument("--no-progress", action="store_true", help="no progress bar")
     _executor_flags(p)
@@ -138,11 +115,11 @@ def add_run_parser(subparsers: argparse._SubParsersAction) -> None:
 def _add_stored_parser(subparsers: argparse._SubParsersAction, name: str, summary: str,
                        description: str, handler, figures: bool = False) -> None:
     """A command that reads a study's stored runs and trains nothing."""
-    p = subparsers.add_parser(name, formatter_class=_formatter(), help=summary,
+    p = subparsers.add_parser(name, formatter_class=Formatter, help=summary,
                               description=description)
     p.add_argument("study", metavar="STUDY_OR_FILE", help="a built-in study or a study file")
-    _output_flags(p)
-    _study_flags(p)
+    output_flags(p)
+    study_flags(p)
     if figures:
         _figure_flags(p)
     p.set_defaults(handler=handler)
@@ -162,7 +139,7 @@ def add_plot_parser(subparsers: argparse._SubParsersAction) -> None:
 
 def add_reproduce_parser(subparsers: argparse._SubParsersAction) -> None:
     p = subparsers.add_parser(
-        "reproduce", formatter_class=_formatter(),
+        "reproduce", formatter_class=Formatter,
         help="run every built-in study: all figures and tables in one folder",
         description="Run every built-in study (or the ones named) into one folder, with "
                     "every figure, table and verdict, and a per-study time breakdown "
@@ -170,8 +147,8 @@ def add_reproduce_parser(subparsers: argparse._SubParsersAction) -> None:
     p.add_argument("names", nargs="*", metavar="STUDY",
                    help="built-in studies to run, or 'tutorial' (the tutorial's ten) or "
                         "'lecture' (the lecture's seven); default: all")
-    _output_flags(p)
-    _study_flags(p, sets=False)
+    output_flags(p)
+    study_flags(p, sets=False)
     _figure_flags(p)
     p.add_argument("--no-progress", action="store_true", help="no progress bar")
     _executor_flags(p)
@@ -195,26 +172,6 @@ def _out_dir(path: str) -> Path:
         raise ValueError(f"output directory {out} is not writable ({err.strerror}); choose "
                          "another with --out DIR") from None
     return out
-
-
-def _store(args: argparse.Namespace, out: Path):
-    from hyperlab.studies.store import Store
-    return Store(Path(args.db) if args.db else out / "hyperlab.db")
-
-
-def _study(args: argparse.Namespace) -> studies.Study:
-    study = studies.get(args.study)
-    return study.with_overrides(repeats=args.repeats, sets=getattr(args, "sets", None))
-
-
-def _run_command(args: argparse.Namespace) -> str:
-    """The ``hyperlab run`` command that trains what ``args`` select."""
-    words = ["hyperlab", "run", args.study]
-    if args.repeats is not None:
-        words += ["--repeats", str(args.repeats)]
-    for item in getattr(args, "sets", []):
-        words += ["--set", item]
-    return shlex.join(words)
 
 
 def publish(results: StudyResults, out: Path, question: str = "", *, x: str = "epochs",
@@ -251,6 +208,7 @@ def _answers(verdict: dict) -> str:
 
 
 def cmd_studies(args: argparse.Namespace) -> int:
+    from hyperlab import studies
     names = studies.builtin_names()
     width = max(map(len, names))
     for name in names:
@@ -261,13 +219,13 @@ def cmd_studies(args: argparse.Namespace) -> int:
 def cmd_run(args: argparse.Namespace) -> int:
     from hyperlab.studies.executors import CohortsFailed, run_study
     from hyperlab._fileio import output_folder
-    study = _study(args)
+    study = load_study(args)
     executor = _executor(args)
     out = _out_dir(args.out)
     output_folder(out / study.name, f"the results of study {study.name!r}")  # before training
     try:
         executor.check()          # Ray: reachable, same versions; before the store opens
-        with _store(args, out) as store:
+        with open_store(args, out) as store:
             results = run_study(study, store, progress=not args.no_progress, executor=executor,
                                 **_limits(args))
     except CohortsFailed as err:
@@ -279,24 +237,8 @@ def cmd_run(args: argparse.Namespace) -> int:
     return 0
 
 
-def _stored_results(args: argparse.Namespace) -> tuple[StudyResults, Path]:
-    from hyperlab.studies import executors, planner
-    study = _study(args)
-    out = Path(args.out)
-    db = Path(args.db) if args.db else out / "hyperlab.db"
-    if not db.exists():
-        raise ValueError(f"{db}: no results store; run '{_run_command(args)}' first")
-    variants, runs = planner.plan(study)
-    with _store(args, out) as store:
-        stored = store.get_runs([r.key for r in runs])
-    if not stored:
-        raise ValueError(f"{db}: no stored runs of study {study.name!r} (with these repeats and "
-                         f"settings); run '{_run_command(args)}' first")
-    return executors.assemble(study, variants, runs, stored), out
-
-
 def cmd_show(args: argparse.Namespace) -> int:
-    results, _ = _stored_results(args)
+    results, _ = _common.stored_results(args)
     from hyperlab.reports import summary
     rows = summary.summarize(results)
     print(f"{results.name}: {results.description}\n{summary.format_table(rows)}\n"
@@ -305,7 +247,7 @@ def cmd_show(args: argparse.Namespace) -> int:
 
 
 def cmd_plot(args: argparse.Namespace) -> int:
-    results, out = _stored_results(args)
+    results, out = _common.stored_results(args)
     from hyperlab.reports import figures
     from hyperlab.reports.measures import measure_study
     folder = _out_dir(str(out / results.name))
@@ -323,6 +265,7 @@ def _timed_publish(results: StudyResults, out: Path, question: str, x: str, y: s
 
 def _reproduced(names: list[str]) -> list[str]:
     """The built-in studies that ``reproduce NAMES`` runs, in teaching order."""
+    from hyperlab import studies
     every = studies.builtin_names()
     groups = {"tutorial": every[:len(studies.TUTORIAL)], "lecture": every[len(studies.TUTORIAL):]}
     chosen: set[str] = set()
@@ -339,6 +282,7 @@ def cmd_reproduce(args: argparse.Namespace) -> int:
     while the next ones train."""
     import multiprocessing
     from concurrent.futures import ProcessPoolExecutor
+    from hyperlab import studies
     from hyperlab.studies.executors import CohortsFailed, run_studies
     names = _reproduced(args.names)
     executor = _executor(args)
@@ -354,7 +298,7 @@ def cmd_reproduce(args: argparse.Namespace) -> int:
 
         try:
             executor.check()
-            with _store(args, out) as store:
+            with open_store(args, out) as store:
                 run_studies([studies.get(n).with_overrides(repeats=args.repeats)
                              for n in names], store,
                             progress=not args.no_progress, on_done=done, executor=executor,

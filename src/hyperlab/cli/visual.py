@@ -16,12 +16,9 @@ from __future__ import annotations
 import argparse
 import time
 
+from hyperlab.cli._common import Formatter, parse_batch_size, parse_pairs
+
 SPEC_HELP = ("NAME or NAME(key=value, ...) with literal values, repeatable")
-
-
-def _formatter():
-    from hyperlab.cli.main import _Formatter
-    return _Formatter
 
 
 def _wrap(*paragraphs: str) -> str:
@@ -33,7 +30,7 @@ def _wrap(*paragraphs: str) -> str:
 # ------------------------------------------------------------------------------ animate
 def add_animate_parser(subparsers: argparse._SubParsersAction) -> None:
     p = subparsers.add_parser(
-        "animate", formatter_class=_formatter(),
+        "animate", formatter_class=Formatter,
         help="animate training on a 2-D dataset (GIF/MP4), one column per optimizer",
         description=_wrap("Train the tutorial's classifier on a 2-D dataset and animate it: "
                           "decision regions shaded by confidence behind the points, each Dense "
@@ -85,7 +82,6 @@ def add_animate_parser(subparsers: argparse._SubParsersAction) -> None:
 
 
 def cmd_animate(args: argparse.Namespace) -> int:
-    from hyperlab.cli.main import parse_batch_size, parse_pairs
     from hyperlab.visual.animate import animate
     batch = parse_batch_size(args.batch_size)
     result = animate(args.out, dataset=args.dataset,
@@ -110,7 +106,7 @@ def cmd_animate(args: argparse.Namespace) -> int:
 # ------------------------------------------------------------------------------ landscape
 def add_landscape_parser(subparsers: argparse._SubParsersAction) -> None:
     p = subparsers.add_parser(
-        "landscape", formatter_class=_formatter(),
+        "landscape", formatter_class=Formatter,
         help="optimizer paths on a test function (figure or GIF) and where they ended",
         description=_wrap("Run optimizers on a test function from one start and print, per "
                           "optimizer, the final point and value, the steps it took to reach "
@@ -171,7 +167,7 @@ def cmd_landscape(args: argparse.Namespace) -> int:
 # ------------------------------------------------------------------------------ figure
 def add_figure_parser(subparsers: argparse._SubParsersAction) -> None:
     p = subparsers.add_parser(
-        "figure", formatter_class=_formatter(),
+        "figure", formatter_class=Formatter,
         help="reference figures: activation functions, learning-rate schedules",
         description=_wrap("activations: each activation (solid) and its derivative (dashed, "
                           "by jax.grad), one small panel each.",
