@@ -65,7 +65,7 @@ def test_divergence_study_verdict_uses_exact_rates():
     assert unclipped.seeds_needed is None and not unclipped.outcomes.unstable
     other = next(v for v in study.values if v.label not in (study.best, "unclipped"))
     assert other.verdict == "no difference detected"
-    assert "lowest divergence rate (0.0 %, 95 % CI 0.0 to 30.8 %, n = 10)" in study.answer
+    assert "(0.0 %, 95 % CI 0.0 to 30.8 %, n = 10) share the lowest divergence rate" in study.answer
 
 
 def test_aa_rate_studies_keep_false_positives_below_alpha():
@@ -76,3 +76,19 @@ def test_aa_rate_studies_keep_false_positives_below_alpha():
         study = compare_values(samples, rate=True)
         false += any(v.verdict in ("worse", "better") for v in study.values)
     assert false / 150 <= 0.05
+
+
+def test_values_tied_for_the_best_share_it_in_the_answer():
+    """Two clipping values with 0 of 5 diverged: neither is 'the' lowest; both are named."""
+    samples = {"none": [1, 0, 0, 0, 0], "clipvalue": [0, 0, 0, 0, 0], "clipnorm": [0] * 5}
+    study = compare_values(samples, higher_is_better=False, measure="divergence rate",
+                           name="clip", percent=True, rate=True)
+    assert study.answer.startswith(
+        "clip = clipvalue (0.0 %, 95 % CI 0.0 to 52.2 %, n = 5) and clip = clipnorm (0.0 %, "
+        "95 % CI 0.0 to 52.2 %, n = 5) share the lowest divergence rate; no difference "
+        "detected between clip = clipvalue and clip = none at n = 5")
+    assert "gives the" not in study.answer
+    assert study.value("clipnorm").verdict == "no difference detected"
+    # a strict winner is still named alone
+    alone = compare_values({"a": [0.9, 0.91, 0.92], "b": [0.5, 0.52, 0.51]}, measure="accuracy")
+    assert alone.answer.startswith("a gives the highest accuracy")

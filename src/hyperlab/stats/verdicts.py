@@ -217,11 +217,23 @@ def _answer(study: StudyVerdict, name: str | None, percent: bool) -> str:
     best = study.value(study.best)
     role = " (the baseline)" if study.best == study.baseline else ""
     most = "highest" if study.higher_is_better else "lowest"
-    clauses = [f"{say[best.label]}{role} gives the {most} {study.measure} "
-               f"({_estimate(best.estimate, study.level, percent)})"]
     others = [v for v in study.values if v.label != study.best]
     if not others:
-        return clauses[0] + "; it is the only value in the study."
+        return (f"{say[best.label]}{role} gives the {most} {study.measure} "
+                f"({_estimate(best.estimate, study.level, percent)}); it is the only value in "
+                "the study.")
+    # values whose estimate equals the best's share the first place: naming one would claim
+    # an order the data do not show
+    tied = [best] + [v for v in others if v.estimate.n and v.verdict == "no difference detected"
+                     and v.estimate.estimate == best.estimate.estimate]
+    if len(tied) == 1:
+        clauses = [f"{say[best.label]}{role} gives the {most} {study.measure} "
+                   f"({_estimate(best.estimate, study.level, percent)})"]
+    else:
+        clauses = [_join([f"{say[v.label]}{role if v is best else ''} "
+                          f"({_estimate(v.estimate, study.level, percent)})" for v in tied])
+                   + f" share the {most} {study.measure}"]
+        others = [v for v in others if v not in tied]
 
     worse = [v for v in others if v.verdict == "worse" and v.versus == study.best]
     if len(worse) == 1:
