@@ -21,7 +21,7 @@ import pytest
 
 import hyperlab as hl
 from crafted import npy, npy_header, pickle_bomb, write_zip
-from hyperlab.engine import saving
+from hyperlab.engine import npz_format
 from hyperlab.engine.model import Sequential
 
 DOC = "__hyperlab__.json"
@@ -56,7 +56,7 @@ def _craft(base: Path, out: Path, edit=None, replace=None, declare=None, resign=
         edit(doc)
     members.update(replace or {})
     if resign:
-        doc["sha256"] = saving._digest(doc, members)
+        doc["sha256"] = npz_format._digest(doc, members)
     body = json.dumps(doc).encode() if doc_bytes is None else doc_bytes
     return write_zip(out, {DOC: body, **members}, declare, compression)
 
@@ -88,7 +88,7 @@ def _no_weights(base, out):
     doc, _ = _members(base)
     _units(10**9)(doc)
     doc.update(weights=None, optimizer_state=None)
-    doc["sha256"] = saving._digest(doc, {})
+    doc["sha256"] = npz_format._digest(doc, {})
     return write_zip(out, {DOC: json.dumps(doc).encode()})
 
 
@@ -178,7 +178,7 @@ CASES = [
     ("input-shape-1e9", lambda b, o: _craft(b, o, lambda d: d["model"].update(input_shape=[10**9])),
      ["dense/kernel", "(2, 12)", "(1000000000, 12)"], False),
     ("units-2e30-over-the-value-bound", _huge_architecture,
-     ["declare 6,442,450,947 values", "more than a model file may hold", f"{saving.MAX_VALUES:,}"], False),
+     ["declare 6,442,450,947 values", "more than a model file may hold", f"{npz_format.MAX_VALUES:,}"], False),
     ("units-negative", lambda b, o: _craft(b, o, _units(-5)), ["layer 0", "units"], False),
     ("units-bool", lambda b, o: _craft(b, o, _units(True)), ["layer 0", "units"], False),
     ("weights-null-huge-units", _no_weights, ["weights do not match the architecture"], False),
@@ -236,7 +236,7 @@ def guarded(monkeypatch):
         raise AssertionError("weights were built before the file was checked")
 
     monkeypatch.setattr(Sequential, "build", built)
-    real = saving.read_npy
+    real = npz_format.read_npy
     allowed = {"read": False}
 
     def read(*args, **kwargs):
@@ -244,7 +244,7 @@ def guarded(monkeypatch):
             raise AssertionError("array data were read before the file was checked")
         return real(*args, **kwargs)
 
-    monkeypatch.setattr(saving, "read_npy", read)
+    monkeypatch.setattr(npz_format, "read_npy", read)
     return allowed
 
 

@@ -20,7 +20,7 @@ from hyperlab.engine import layers as layers_mod
 from hyperlab.engine import losses as losses_mod
 from hyperlab.engine import optimizers as optimizers_mod
 from hyperlab.engine import schedules as schedules_mod
-from hyperlab.engine.saving import _FileError
+from hyperlab.engine.npz_format import ModelFileError
 
 __all__ = ["model_from_config", "compile_from_config", "model_config", "compile_config",
            "legacy_training_config", "layer_paths", "optimizer_layout", "unbuilt_layout",
@@ -93,26 +93,26 @@ def snake_case(name: str) -> str:
 def _entry(value: Any, what: str) -> tuple[str, dict[str, Any]]:
     """The class name and config of a serialized Keras object, once it is a built-in one."""
     if not isinstance(value, dict) or not isinstance(value.get("class_name"), str):
-        raise _FileError(f"{what} must be a serialized Keras object with a class_name, got "
+        raise ModelFileError(f"{what} must be a serialized Keras object with a class_name, got "
                          f"{_short(value)}")
     name = value["class_name"]
     if name in _CODE:
-        raise _FileError(f"{what} is a {name} (Python code), which hyperlab never runs; "
+        raise ModelFileError(f"{what} is a {name} (Python code), which hyperlab never runs; "
                          "rebuild it from built-in layers and functions")
     module = value.get("module")
     if module is not None and (not isinstance(module, str)
                                or not (module == "keras" or module.startswith("keras."))):
-        raise _FileError(f"{what} {name!r} comes from module {module!r}: a custom object, "
+        raise ModelFileError(f"{what} {name!r} comes from module {module!r}: a custom object, "
                          "which hyperlab does not load; it reads only Keras's built-in objects")
     registered = value.get("registered_name")
     if registered not in (None, name):
-        raise _FileError(f"{what} {name!r} is the registered custom object {registered!r}, "
+        raise ModelFileError(f"{what} {name!r} is the registered custom object {registered!r}, "
                          "which hyperlab does not load; it reads only Keras's built-in objects")
     config = value.get("config")
     if config is None:
         config = {}
     if not isinstance(config, dict):
-        raise _FileError(f"{what} {name!r} has an invalid config {_short(config)}")
+        raise ModelFileError(f"{what} {name!r} has an invalid config {_short(config)}")
     return name, config
 
 
@@ -126,7 +126,7 @@ def _check_dtype(value: Any, what: str) -> None:
         _, config = _entry(value, f"{what} dtype policy")
         value = config.get("name")
     if value not in (None, _FLOAT32):
-        raise _FileError(f"{what} has dtype policy {value!r}; hyperlab computes in float32 "
+        raise ModelFileError(f"{what} has dtype policy {value!r}; hyperlab computes in float32 "
                          "only")
 
 
@@ -135,7 +135,7 @@ def _plain(value: Any, what: str) -> Any:
     if isinstance(value, dict):
         if "class_name" in value:
             _entry(value, what)  # a Lambda or a custom object: its own message
-        raise _FileError(f"{what} must be a plain value, got {_short(value)}")
+        raise ModelFileError(f"{what} must be a plain value, got {_short(value)}")
     if isinstance(value, list):
         return [_plain(v, what) for v in value]
     return value
@@ -146,7 +146,7 @@ def _initializer(value: Any, what: str) -> dict[str, Any]:
     config = dict(config)
     for axes in ("input_axes", "output_axes"):  # Keras 3.15: fans over chosen axes
         if config.get(axes) is not None:
-            raise _FileError(f"{what} {name!r} sets {axes}={config[axes]!r}, which hyperlab "
+            raise ModelFileError(f"{what} {name!r} sets {axes}={config[axes]!r}, which hyperlab "
                              "does not support")
         config.pop(axes, None)
     return {"class_name": name, "config": {k: _plain(v, what) for k, v in config.items()}}
@@ -164,16 +164,16 @@ def _activation(value: Any, what: str) -> str:
         return value
     if isinstance(value, dict):
         name, _ = _entry(value, what)
-        raise _FileError(f"{what} is the serialized object {name!r}; hyperlab reads activations "
+        raise ModelFileError(f"{what} is the serialized object {name!r}; hyperlab reads activations "
                          "given by name")
-    raise _FileError(f"{what} must be an activation name, got {_short(value)}")
+    raise ModelFileError(f"{what} must be an activation name, got {_short(value)}")
 
 
 def _batch_shape(value: Any, what: str) -> tuple[int, ...]:
     """The per-sample shape of a Keras batch shape ``[null, d1, ...]``."""
     if (not isinstance(value, list) or len(value) < 2 or value[0] is not None
             or any(isinstance(d, bool) or not isinstance(d, int) or d < 1 for d in value[1:])):
-        raise _FileError(f"{what} must be a batch shape [null, d1, ...] of positive ints, got "
+        raise ModelFileError(f"{what} must be a batch shape [null, d1, ...] of positive ints, got "
                          f"{_short(value)}")
     return tuple(value[1:])
 
@@ -182,7 +182,7 @@ def _input_layer(config: dict[str, Any], what: str) -> tuple[int, ...]:
     _check_dtype(config.get("dtype"), what)
     for key, default in _INPUT_FIXED.items():
         if config.get(key, default) != default:
-            raise _FileError(f"{what} sets {key}={config[key]!r}; hyperlab supports "
+            raise ModelFileError(f"{what} sets {key}={config[key]!r}; hyperlab supports "
                              f"{key}={default!r}")
     for key in ("batch_shape", "batch_input_shape"):
         if config.get(key) is not None:
@@ -190,7 +190,7 @@ def _input_layer(config: dict[str, Any], what: str) -> tuple[int, ...]:
     if config.get("shape") is not None:
         return _batch_shape([None, *config["shape"]] if isinstance(config["shape"], list)
                             else config["shape"], f"{what} shape")
-    raise _FileError(f"{what} declares no shape")
+    raise ModelFileError(f"{what} declares no shape")
 
 
 def _layer(entry: Any, what: str) -> tuple[layers_mod.Layer, tuple[int, ...] | None]:
@@ -198,7 +198,7 @@ def _layer(entry: Any, what: str) -> tuple[layers_mod.Layer, tuple[int, ...] | N
     writes ``batch_input_shape`` on a model's first layer)."""
     name, config = _entry(entry, what)
     if name not in KERAS_LAYERS or name not in layers_mod.LAYERS:
-        raise _FileError(f"{what} is a {name}, which hyperlab does not have; supported layers: "
+        raise ModelFileError(f"{what} is a {name}, which hyperlab does not have; supported layers: "
                          f"{', '.join(KERAS_LAYERS)} (and InputLayer)")
     what = f"{what} ({name} {config.get('name')!r})"
     _check_dtype(config.get("dtype"), what)
@@ -222,22 +222,22 @@ def _layer(entry: Any, what: str) -> tuple[layers_mod.Layer, tuple[int, ...] | N
             default = _FIXED[name][key]
             got = _initializer(value, f"{what} {key}") if key.endswith("_initializer") else None
             if (got["class_name"] if got else value) != default or (got and got["config"]):
-                raise _FileError(f"{what} sets {key}={_short(value)}, which hyperlab does not "
+                raise ModelFileError(f"{what} sets {key}={_short(value)}, which hyperlab does not "
                                  f"support (it has {key}={default!r})")
         elif value is not None and key not in _IGNORED.get(name, ()):
             if isinstance(value, dict) and "class_name" in value:
                 _entry(value, f"{what} {key}")  # code or a custom object: its own message
-            raise _FileError(f"{what} sets {key}={_short(value)}, which hyperlab does not "
+            raise ModelFileError(f"{what} sets {key}={_short(value)}, which hyperlab does not "
                              "support")
     if name == "BatchNormalization" and kwargs.get("axis") not in (None, -1):
         kwargs["axis"] = _last_axis(kwargs["axis"], entry, what)
     trainable = config.get("trainable", True)
     if not isinstance(trainable, bool):
-        raise _FileError(f"{what} has an invalid trainable flag {_short(trainable)}")
+        raise ModelFileError(f"{what} has an invalid trainable flag {_short(trainable)}")
     try:
         layer = layers_mod.LAYERS[name](name=_name(config.get("name"), what), **kwargs)
     except (TypeError, ValueError, KeyError) as err:
-        raise _FileError(f"{what}: {err}") from None
+        raise ModelFileError(f"{what}: {err}") from None
     layer.trainable = trainable
     return layer, declared
 
@@ -249,12 +249,12 @@ def _last_axis(axis: Any, entry: dict[str, Any], what: str) -> int:
         axis = axis[0]
     if isinstance(shape, list) and axis == len(shape) - 1:
         return -1
-    raise _FileError(f"{what} normalizes axis {axis!r}; hyperlab normalizes the last axis only")
+    raise ModelFileError(f"{what} normalizes axis {axis!r}; hyperlab normalizes the last axis only")
 
 
 def _name(value: Any, what: str) -> str | None:
     if value is not None and not isinstance(value, str):
-        raise _FileError(f"{what} has an invalid name {_short(value)}")
+        raise ModelFileError(f"{what} has an invalid name {_short(value)}")
     return value
 
 
@@ -263,15 +263,15 @@ def _functional_chain(config: dict[str, Any], what: str) -> list[Any]:
     each layer fed by the one before), in order; a ValueError for anything else."""
     layer_list = config.get("layers")
     if not isinstance(layer_list, list) or not layer_list:
-        raise _FileError(f"{what} has no layer list")
+        raise ModelFileError(f"{what} has no layer list")
     previous = None
     for i, entry in enumerate(layer_list):
         if not isinstance(entry, dict):
-            raise _FileError(f"{what} layer {i} is not a layer entry")
+            raise ModelFileError(f"{what} layer {i} is not a layer entry")
         inbound = [name for node in _nodes(entry.get("inbound_nodes"), what)
                    for name in _inbound_names(node, what)]
         if (i == 0 and inbound) or (i > 0 and inbound != [previous]):
-            raise _FileError(f"{what} is a functional model with branches or shared layers "
+            raise ModelFileError(f"{what} is a functional model with branches or shared layers "
                              f"(layer {entry.get('name')!r} takes {inbound}); hyperlab loads "
                              "Sequential models and functional models that are one chain of "
                              "layers")
@@ -279,7 +279,7 @@ def _functional_chain(config: dict[str, Any], what: str) -> list[Any]:
     outputs = _tensor_names(config.get("output_layers"))
     inputs = _tensor_names(config.get("input_layers"))
     if inputs != [layer_list[0].get("name")] or outputs != [previous]:
-        raise _FileError(f"{what} is a functional model with {len(inputs)} inputs and "
+        raise ModelFileError(f"{what} is a functional model with {len(inputs)} inputs and "
                          f"{len(outputs)} outputs; hyperlab loads one chain of layers")
     return layer_list
 
@@ -288,7 +288,7 @@ def _nodes(value: Any, what: str) -> list[Any]:
     if value is None:
         return []
     if not isinstance(value, list):
-        raise _FileError(f"{what} has invalid inbound_nodes {_short(value)}")
+        raise ModelFileError(f"{what} has invalid inbound_nodes {_short(value)}")
     return value
 
 
@@ -298,21 +298,21 @@ def _inbound_names(node: Any, what: str) -> Iterator[str]:
     if isinstance(node, dict):
         kwargs = node.get("kwargs") or {}
         if not isinstance(kwargs, dict) or any(v is not None for v in kwargs.values()):
-            raise _FileError(f"{what} calls a layer with arguments {_short(kwargs)}, "
+            raise ModelFileError(f"{what} calls a layer with arguments {_short(kwargs)}, "
                              "which hyperlab does not support")
         for arg in node.get("args") or []:
             config = arg.get("config") if isinstance(arg, dict) else None
             history = config.get("keras_history") if isinstance(config, dict) else None
             if not isinstance(history, list) or not history:
-                raise _FileError(f"{what} has an inbound node that is not one layer's output")
+                raise ModelFileError(f"{what} has an inbound node that is not one layer's output")
             yield history[0]
     elif isinstance(node, list):
         for item in node:
             if not isinstance(item, list) or not item:
-                raise _FileError(f"{what} has an invalid inbound node {_short(item)}")
+                raise ModelFileError(f"{what} has an invalid inbound node {_short(item)}")
             yield item[0]
     else:
-        raise _FileError(f"{what} has an invalid inbound node {_short(node)}")
+        raise ModelFileError(f"{what} has an invalid inbound node {_short(node)}")
 
 
 def _tensor_names(value: Any) -> list[Any]:
@@ -322,29 +322,28 @@ def _tensor_names(value: Any) -> list[Any]:
     return [v[0] for v in value if isinstance(v, list) and v] if isinstance(value, list) else []
 
 
-def model_from_config(spec: Any):
-    """The ``Sequential`` (layers added, weights not built) that a Keras model config
-    describes (``{"class_name": "Sequential" | "Functional", "config": {...}}``, as
-    ``config.json`` or the legacy ``model_config`` holds it), and its input shape or None."""
-    from hyperlab.engine.model import Sequential
-
+def model_from_config(spec: Any, sequential: type):
+    """The model (a ``sequential``, the model class; layers added, weights not built) that a
+    Keras model config describes (``{"class_name": "Sequential" | "Functional", "config":
+    {...}}``, as ``config.json`` or the legacy ``model_config`` holds it), and its input
+    shape or None."""
     kind, config = _entry(spec, "the model")
     if kind not in ("Sequential", "Functional", "Model"):
-        raise _FileError(f"the model is a {kind}; hyperlab loads Sequential models and "
+        raise ModelFileError(f"the model is a {kind}; hyperlab loads Sequential models and "
                          "functional models that are one chain of layers")
     _check_dtype(config.get("dtype"), "the model")
     entries = config.get("layers")
     if kind != "Sequential":
         entries = _functional_chain(config, "the model")
     if not isinstance(entries, list):
-        raise _FileError("the model has no layer list")
-    model = Sequential(name=_name(config.get("name"), "the model"))
+        raise ModelFileError("the model has no layer list")
+    model = sequential(name=_name(config.get("name"), "the model"))
     input_shape = None
     for i, entry in enumerate(entries):
         what = f"layer {i}"
         if isinstance(entry, dict) and entry.get("class_name") == "InputLayer":
             if i != 0:
-                raise _FileError(f"{what} is an InputLayer after other layers")
+                raise ModelFileError(f"{what} is an InputLayer after other layers")
             input_shape = _input_layer(_entry(entry, what)[1], f"{what} (InputLayer)")
             continue
         layer, declared = _layer(entry, what)
@@ -357,19 +356,19 @@ def model_from_config(spec: Any):
     if input_shape is None and isinstance(build, dict) and build.get("input_shape") is not None:
         input_shape = _batch_shape(build["input_shape"], "the model's build_config")
     if not model.layers:
-        raise _FileError("the model has no layers")
+        raise ModelFileError("the model has no layers")
     return model, input_shape
 
 
 def _schedule(value: Any, what: str):
     name, config = _entry(value, what)
     if name not in KERAS_SCHEDULES:
-        raise _FileError(f"{what} is a {name}; supported schedules: {', '.join(KERAS_SCHEDULES)}")
+        raise ModelFileError(f"{what} is a {name}; supported schedules: {', '.join(KERAS_SCHEDULES)}")
     config = {k: _plain(v, what) for k, v in config.items() if k != "name"}
     try:
         return schedules_mod.get({"class_name": name, "config": config})
     except (TypeError, ValueError) as err:
-        raise _FileError(f"{what} {name}: {err}") from None
+        raise ModelFileError(f"{what} {name}: {err}") from None
 
 
 def optimizer_from_config(value: Any) -> optimizers_mod.Optimizer:
@@ -377,7 +376,7 @@ def optimizer_from_config(value: Any) -> optimizers_mod.Optimizer:
     name, config = _entry(value, "the optimizer")
     cls = _OPTIMIZER_CLASSES.get(name)
     if cls is None:
-        raise _FileError(f"the optimizer is a {name}; supported optimizers: "
+        raise ModelFileError(f"the optimizer is a {name}; supported optimizers: "
                          f"{', '.join(KERAS_OPTIMIZERS)}")
     kwargs: dict[str, Any] = {}
     for key, item in config.items():
@@ -390,26 +389,26 @@ def optimizer_from_config(value: Any) -> optimizers_mod.Optimizer:
     try:
         return cls.from_config(kwargs)
     except (TypeError, ValueError) as err:
-        raise _FileError(f"the {name} optimizer: {err}") from None
+        raise ModelFileError(f"the {name} optimizer: {err}") from None
 
 
 def _loss(value: Any) -> str:
     if isinstance(value, dict):
         name, config = _entry(value, "the loss")
         if name not in _LOSS_CLASSES:
-            raise _FileError(f"the loss is a {name}; supported: {', '.join(_LOSS_CLASSES)} or a "
+            raise ModelFileError(f"the loss is a {name}; supported: {', '.join(_LOSS_CLASSES)} or a "
                              "loss name")
         for key, default in (("from_logits", False), ("label_smoothing", 0.0),
                              ("ignore_class", None)):
             if config.get(key, default) != default:
-                raise _FileError(f"the loss {name} sets {key}={config[key]!r}; hyperlab "
+                raise ModelFileError(f"the loss {name} sets {key}={config[key]!r}; hyperlab "
                                  f"supports {key}={default!r}")
         if config.get("reduction", "sum_over_batch_size") not in ("sum_over_batch_size", "auto"):
-            raise _FileError(f"the loss {name} has reduction {config['reduction']!r}; hyperlab "
+            raise ModelFileError(f"the loss {name} has reduction {config['reduction']!r}; hyperlab "
                              "averages over the batch (sum_over_batch_size)")
         return _LOSS_CLASSES[name]
     if not isinstance(value, str):
-        raise _FileError(f"the model has loss {_short(value)}; hyperlab supports one loss "
+        raise ModelFileError(f"the model has loss {_short(value)}; hyperlab supports one loss "
                          "given by name")
     return value
 
@@ -418,20 +417,20 @@ def compile_from_config(model, spec: Any) -> None:
     """Compile ``model`` as a Keras ``compile_config`` (``.keras``) or legacy
     ``training_config`` (``.h5``, optimizer under ``optimizer_config``) says."""
     if not isinstance(spec, dict):
-        raise _FileError(f"invalid compile settings {_short(spec)}")
+        raise ModelFileError(f"invalid compile settings {_short(spec)}")
     optimizer = optimizer_from_config(spec.get("optimizer", spec.get("optimizer_config")))
     for key in ("loss_weights", "weighted_metrics"):
         if spec.get(key):
-            raise _FileError(f"the compile settings use {key}={_short(spec[key])}, which "
+            raise ModelFileError(f"the compile settings use {key}={_short(spec[key])}, which "
                              "hyperlab does not support")
     metrics = spec.get("metrics") or []
     if not isinstance(metrics, list) or not all(isinstance(m, str) for m in metrics):
-        raise _FileError(f"the model's metrics {_short(metrics)} are not a list of metric "
+        raise ModelFileError(f"the model's metrics {_short(metrics)} are not a list of metric "
                          "names, which is what hyperlab supports")
     try:
         model.compile(optimizer, _loss(spec.get("loss")), metrics)
     except ValueError as err:
-        raise _FileError(f"compile settings: {err}") from None
+        raise ModelFileError(f"compile settings: {err}") from None
 
 
 # ------------------------------------------------------------------------------- writing

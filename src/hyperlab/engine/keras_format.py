@@ -20,9 +20,9 @@ with a warning, as Keras 3 itself does with them.
 
 Safety: classes are looked up in fixed tables, nothing is imported or run (see
 ``keras_config``). Nothing is allocated from what a file declares before it is checked:
-the JSON documents are bounded (``saving.MAX_DOC_BYTES``, sizes read from the HDF5 or zip
+the JSON documents are bounded (``npz_format.MAX_DOC_BYTES``, sizes read from the HDF5 or zip
 headers first), the architecture's weights are counted abstractly against
-``saving.MAX_VALUES``, the weights member of a ``.keras`` zip may not be larger than those
+``npz_format.MAX_VALUES``, the weights member of a ``.keras`` zip may not be larger than those
 weights need (nor decompress beyond what it declares), and every dataset must be a plain
 float (or, for the step count, integer) dataset of exactly the shape the architecture
 needs, stored in the file itself (no links, external or virtual storage) in chunks no
@@ -47,7 +47,7 @@ import numpy as np
 from hyperlab._fileio import atomic_write
 from hyperlab.engine import initializers
 from hyperlab.engine import keras_config as kc
-from hyperlab.engine.saving import MAX_DOC_BYTES, MAX_VALUES, _FileError
+from hyperlab.engine.npz_format import MAX_DOC_BYTES, MAX_VALUES, ModelFileError
 
 __all__ = ["load_keras", "load_legacy_h5", "save_keras", "save_legacy_h5", "save_weights",
            "load_weights", "KERAS_VERSION", "HDF5_SIGNATURE"]
@@ -84,10 +84,10 @@ class _Plan:
                 self.params, self.state = jax.eval_shape(
                     model.init_weights, jax.ShapeDtypeStruct((2,), jnp.uint32))
             except (ValueError, TypeError, OverflowError) as err:
-                raise _FileError(f"the architecture does not fit together: {err}") from None
+                raise ModelFileError(f"the architecture does not fit together: {err}") from None
         total = sum(math.prod(a.shape) for tree in self.params + self.state for a in tree.values())
         if total > MAX_VALUES:
-            raise _FileError(f"its architecture declares {total:,} weights, more than a model "
+            raise ModelFileError(f"its architecture declares {total:,} weights, more than a model "
                              f"file may hold ({MAX_VALUES:,})")
         self.values = total
 
@@ -128,7 +128,7 @@ def _optimizer_state(model, layout, arrays: list[np.ndarray]):
         kind = key[0]
         if kind == "iterations":
             if not 0 <= int(a) < 2**31:
-                raise _FileError(f"the optimizer's step count {int(a)} is out of range")
+                raise ModelFileError(f"the optimizer's step count {int(a)} is out of range")
             state["iterations"] = np.int32(a)
         elif kind in ("learning_rate", "u_product"):
             state[kind] = np.float32(a)
@@ -179,14 +179,14 @@ def _child(group, name: str, where: str, dataset: bool):
     h5py = _h5py()
     link = group.get(name, getlink=True)
     if link is None:
-        raise _FileError(f"{where} is missing")
+        raise ModelFileError(f"{where} is missing")
     if not isinstance(link, h5py.HardLink):
-        raise _FileError(f"{where} is a {type(link).__name__} (a link elsewhere); hyperlab "
+        raise ModelFileError(f"{where} is a {type(link).__name__} (a link elsewhere); hyperlab "
                          "reads only groups and datasets stored in the file")
     obj = group[name]
     kind = h5py.Dataset if dataset else h5py.Group
     if not isinstance(obj, kind):
-        raise _FileError(f"{where} is not an HDF5 {'dataset' if dataset else 'group'}")
+        raise ModelFileError(f"{where} is not an HDF5 {'dataset' if dataset else 'group'}")
     return obj
 
 
@@ -204,15 +204,15 @@ def _check_dataset(ds, where: str, shape: tuple[int, ...], kinds: str) -> None:
     dtype = ds.dtype
     if dtype.kind not in kinds or dtype.fields is not None or dtype.itemsize > 8:
         want = "floats" if kinds == "f" else "integers"
-        raise _FileError(f"{where} holds {dtype} values; hyperlab reads {want} there")
+        raise ModelFileError(f"{where} holds {dtype} values; hyperlab reads {want} there")
     if tuple(ds.shape) != shape:
-        raise _FileError(f"{where} has shape {tuple(ds.shape)} in the file, the architecture "
+        raise ModelFileError(f"{where} has shape {tuple(ds.shape)} in the file, the architecture "
                          f"needs {shape}")
     if ds.is_virtual or ds.external:
-        raise _FileError(f"{where} keeps its data outside the file (virtual or external "
+        raise ModelFileError(f"{where} keeps its data outside the file (virtual or external "
                          "storage), which hyperlab does not read")
     if ds.chunks is not None and math.prod(ds.chunks) > max(math.prod(shape), 1 << 16):
-        raise _FileError(f"{where} declares chunks {ds.chunks}, larger than its own shape "
+        raise ModelFileError(f"{where} declares chunks {ds.chunks}, larger than its own shape "
                          f"{shape}")
 
 
@@ -237,7 +237,7 @@ def _text_attr(obj, name: str, where: str) -> str | None:
     if size is None:
         return None
     if size > MAX_DOC_BYTES:
-        raise _FileError(f"its {where} declares {size:,} bytes, more than a model file's "
+        raise ModelFileError(f"its {where} declares {size:,} bytes, more than a model file's "
                          f"document may hold ({MAX_DOC_BYTES:,})")
     value = obj.attrs[name]
     if isinstance(value, np.ndarray) and value.shape == ():
@@ -246,9 +246,9 @@ def _text_attr(obj, name: str, where: str) -> str | None:
         try:
             value = value.decode("utf-8")
         except UnicodeDecodeError:
-            raise _FileError(f"its {where} is not UTF-8 text") from None
+            raise ModelFileError(f"its {where} is not UTF-8 text") from None
     if not isinstance(value, str):
-        raise _FileError(f"its {where} is not text")
+        raise ModelFileError(f"its {where} is not text")
     return value
 
 
@@ -264,16 +264,16 @@ def _names_attr(obj, name: str, where: str) -> list[str]:
     for key in keys:
         size = _attr_size(obj, key)
         if size is not None and size > MAX_DOC_BYTES:
-            raise _FileError(f"its {where} declares {size:,} bytes, more than a model file "
+            raise ModelFileError(f"its {where} declares {size:,} bytes, more than a model file "
                              f"may hold ({MAX_DOC_BYTES:,})")
         values = np.atleast_1d(obj.attrs[key])
         if values.ndim != 1 or len(values) + len(out) > _MAX_NAMES:
-            raise _FileError(f"its {where} is not a list of at most {_MAX_NAMES:,} names")
+            raise ModelFileError(f"its {where} is not a list of at most {_MAX_NAMES:,} names")
         for v in values:
             if isinstance(v, bytes):
                 v = v.decode("utf-8", errors="replace")
             if not isinstance(v, str):
-                raise _FileError(f"its {where} holds {v!r}, not a name")
+                raise ModelFileError(f"its {where} holds {v!r}, not a name")
             out.append(v)
     return out
 
@@ -283,14 +283,14 @@ def _open_h5(source, what: str):
     try:
         return h5py.File(source, "r")
     except OSError as err:
-        raise _FileError(f"not an HDF5 {what}, or truncated or corrupted ({err})") from None
+        raise ModelFileError(f"not an HDF5 {what}, or truncated or corrupted ({err})") from None
 
 
 def _json(text: str, where: str) -> Any:
     try:
         return json.loads(text)
     except (ValueError, RecursionError) as err:
-        raise _FileError(f"its {where} does not parse as JSON ({str(err).split(';')[0]})") from None
+        raise ModelFileError(f"its {where} does not parse as JSON ({str(err).split(';')[0]})") from None
 
 
 def _read_store(f, plan: _Plan, with_optimizer: bool, weights_only: bool = False):
@@ -303,7 +303,7 @@ def _read_store(f, plan: _Plan, with_optimizer: bool, weights_only: bool = False
         wanted = plan.layer_weights(i)
         group = _path(f, f"{path}/vars", path)
         if len(group) != len(wanted):
-            raise _FileError(f"{path} ({model.layers[i].name!r}) holds {len(group)} weights in "
+            raise ModelFileError(f"{path} ({model.layers[i].name!r}) holds {len(group)} weights in "
                              f"the file, the architecture needs {len(wanted)}")
         for k, (w, shape) in enumerate(wanted):
             where = f"{path}/vars/{k} ({model.layers[i].name}/{w})"
@@ -326,7 +326,7 @@ def _read_store(f, plan: _Plan, with_optimizer: bool, weights_only: bool = False
                     warnings.warn(f"{message}; the optimizer state was not loaded",
                                   stacklevel=4)
                     return _read_all(checks, per_layer), None, None
-                raise _FileError(message)
+                raise ModelFileError(message)
             layout = full
             opt_checks = []
             for k, ((key, name), shape) in enumerate(zip(full, plan.optimizer_shapes(full))):
@@ -347,43 +347,44 @@ def _read_all(checks, per_layer: list[int]) -> list[list[np.ndarray]]:
 # ----------------------------------------------------------------------------- .keras
 def _read_member(z: zipfile.ZipFile, info: zipfile.ZipInfo, limit: int, what: str) -> bytes:
     if info.file_size > limit:
-        raise _FileError(f"its {info.filename} declares {info.file_size:,} bytes, more than "
+        raise ModelFileError(f"its {info.filename} declares {info.file_size:,} bytes, more than "
                          f"{what} needs or may hold ({limit:,})")
     if info.flag_bits & 0x1:
-        raise _FileError(f"its {info.filename} is encrypted")
+        raise ModelFileError(f"its {info.filename} is encrypted")
     with z.open(info) as f:
         data = f.read(info.file_size + 1)
     if len(data) != info.file_size:
-        raise _FileError(f"its {info.filename} holds a different size than the zip directory "
+        raise ModelFileError(f"its {info.filename} holds a different size than the zip directory "
                          "says")
     return data
 
 
-def load_keras(path: str):
-    """The ``Sequential`` of a Keras 3 ``.keras`` file (raises ``_FileError``)."""
+def load_keras(path: str, sequential: type):
+    """The model of a Keras 3 ``.keras`` file, built as a ``sequential`` (raises
+    ``ModelFileError``)."""
     try:
         with zipfile.ZipFile(path) as z:
             infos = {info.filename: info for info in z.infolist()}
             if _CONFIG not in infos:
-                raise _FileError(f"not a Keras .keras file (no {_CONFIG} member)")
+                raise ModelFileError(f"not a Keras .keras file (no {_CONFIG} member)")
             spec = _json(_read_member(z, infos[_CONFIG], MAX_DOC_BYTES, "a model file's "
                                       "document").decode("utf-8", errors="replace"), _CONFIG)
-            model, input_shape = kc.model_from_config(spec)
+            model, input_shape = kc.model_from_config(spec, sequential)
             if isinstance(spec, dict) and spec.get("compile_config") is not None:
                 kc.compile_from_config(model, spec["compile_config"])
             plan = _Plan(model, input_shape)
             if _WEIGHTS not in infos:
                 others = [n for n in infos if n.startswith("model.weights")]
-                raise _FileError(f"no {_WEIGHTS} member" + (
+                raise ModelFileError(f"no {_WEIGHTS} member" + (
                     f" ({others[0]}: hyperlab reads the h5 weights format only)" if others else ""))
             n_datasets = sum(len(layer.weight_order) for layer in model.layers) + 64
             limit = 4 * plan.values + _H5_OVERHEAD + _H5_PER_DATASET * n_datasets
             data = _read_member(z, infos[_WEIGHTS], limit, "the architecture's weights")
     except zipfile.BadZipFile as err:
-        raise _FileError(f"not a Keras .keras zip, or truncated or corrupted ({err})") from None
+        raise ModelFileError(f"not a Keras .keras zip, or truncated or corrupted ({err})") from None
     except (OSError, EOFError, zlib.error, zipfile.LargeZipFile, NotImplementedError,
             RuntimeError) as err:
-        raise _FileError(f"unreadable, truncated or corrupted ({type(err).__name__}: "
+        raise ModelFileError(f"unreadable, truncated or corrupted ({type(err).__name__}: "
                          f"{err})") from None
     return _load_store(io.BytesIO(data), plan, f"{_WEIGHTS} member")
 
@@ -392,10 +393,10 @@ def _load_store(source, plan: _Plan, what: str):
     try:
         with _open_h5(source, what) as f:
             weights, layout, opt = _read_store(f, plan, with_optimizer=True)
-    except _FileError:
+    except ModelFileError:
         raise
     except _h5_errors() as err:
-        raise _FileError(f"its {what} is unreadable, truncated or corrupted "
+        raise ModelFileError(f"its {what} is unreadable, truncated or corrupted "
                          f"({type(err).__name__}: {err})") from None
     return _finish(plan, weights, layout, opt)
 
@@ -469,26 +470,27 @@ def _keras_version(f) -> str:
     return _text_attr(f, "keras_version", "keras_version attribute") or "1"
 
 
-def load_legacy_h5(path: str):
-    """The ``Sequential`` of a legacy Keras ``.h5`` file (raises ``_FileError``)."""
+def load_legacy_h5(path: str, sequential: type):
+    """The model of a legacy Keras ``.h5`` file, built as a ``sequential`` (raises
+    ``ModelFileError``)."""
     try:
         with _open_h5(path, "file") as f:
-            return _load_legacy(f, path)
-    except _FileError:
+            return _load_legacy(f, path, sequential)
+    except ModelFileError:
         raise
     except _h5_errors() as err:
-        raise _FileError(f"unreadable, truncated or corrupted HDF5 ({type(err).__name__}: "
+        raise ModelFileError(f"unreadable, truncated or corrupted HDF5 ({type(err).__name__}: "
                          f"{err})") from None
 
 
-def _load_legacy(f, path: str):
+def _load_legacy(f, path: str, sequential: type):
     text = _text_attr(f, "model_config", "model_config attribute")
     if text is None:
         hint = ("a Keras 3 weights file" if f.get("layers", getlink=True) is not None
                 else "an HDF5 file without a model")
-        raise _FileError(f"{hint} (no model_config): build the model and call "
+        raise ModelFileError(f"{hint} (no model_config): build the model and call "
                          "model.load_weights(path)")
-    model, input_shape = kc.model_from_config(_json(text, "model_config attribute"))
+    model, input_shape = kc.model_from_config(_json(text, "model_config attribute"), sequential)
     training = _text_attr(f, "training_config", "training_config attribute")
     if training is not None:
         kc.compile_from_config(model, _json(training, "training_config attribute"))
@@ -518,13 +520,13 @@ def _legacy_weights(group, plan: _Plan) -> list[list[np.ndarray]]:
             saved.append((name, layer_group, weight_names))
     weighted = [i for i in range(len(model.layers)) if plan.layer_weights(i)]
     if len(saved) != len(weighted):
-        raise _FileError(f"{len(saved)} layers with weights in the file, the architecture has "
+        raise ModelFileError(f"{len(saved)} layers with weights in the file, the architecture has "
                          f"{len(weighted)}")
     checks, per_layer = [], [0] * len(model.layers)
     for i, (name, layer_group, weight_names) in zip(weighted, saved):
         wanted = plan.layer_weights(i)
         if len(weight_names) != len(wanted):
-            raise _FileError(f"layer {name!r} holds {len(weight_names)} weights in the file, "
+            raise ModelFileError(f"layer {name!r} holds {len(weight_names)} weights in the file, "
                              f"the architecture needs {len(wanted)}")
         for weight_name, (w, shape) in zip(weight_names, wanted):
             where = f"model_weights/{name}/{weight_name}"
@@ -542,7 +544,7 @@ def _legacy_optimizer(group, plan: _Plan):
     if len(names) != len(full):
         if len(names) == len(unbuilt):
             return None, None  # an optimizer that had not trained
-        raise _FileError(f"the optimizer holds {len(names)} variables in the file, but "
+        raise ModelFileError(f"the optimizer holds {len(names)} variables in the file, but "
                          f"{type(model.optimizer).__name__} over these weights has {len(full)}")
     datasets = []
     for name, (key, _), shape in zip(names, full, plan.optimizer_shapes(full)):
@@ -629,7 +631,7 @@ def load_weights(model, filepath) -> None:
     model._require_built("load_weights")
     try:
         weights, layout, opt = _load_weights(model, path)
-    except _FileError as err:
+    except ModelFileError as err:
         raise ValueError(f"cannot load weights file {path!r}: {err}") from None
     values = [a for layer in weights for a in layer]
     model.set_weights(values)
@@ -639,12 +641,12 @@ def load_weights(model, filepath) -> None:
 
 def _load_weights(model, path: str):
     if not os.path.isfile(path):
-        raise _FileError("no such file" if not os.path.exists(path) else "not a file")
+        raise ModelFileError("no such file" if not os.path.exists(path) else "not a file")
     plan = _Plan(model, model.input_shape)
     if path.endswith(".keras"):
-        other = load_keras(path)
+        other = load_keras(path, type(model))
         if not _same_shapes(other, plan):
-            raise _FileError("its model's weights do not fit this model's architecture")
+            raise ModelFileError("its model's weights do not fit this model's architecture")
         return [list(_layer_arrays(other, i)) for i in range(len(other.layers))], None, None
     try:
         with _open_h5(path, "file") as f:
@@ -653,10 +655,10 @@ def _load_weights(model, path: str):
             if f.get("model_weights", getlink=True) is not None:  # a legacy .h5 model
                 return _legacy_weights(_path(f, "model_weights", "model_weights"), plan), None, None
             return _read_store(f, plan, with_optimizer=True, weights_only=True)
-    except _FileError:
+    except ModelFileError:
         raise
     except _h5_errors() as err:
-        raise _FileError(f"unreadable, truncated or corrupted HDF5 ({type(err).__name__}: "
+        raise ModelFileError(f"unreadable, truncated or corrupted HDF5 ({type(err).__name__}: "
                          f"{err})") from None
 
 

@@ -311,7 +311,7 @@ class Sequential:
         format the extension names: ``.npz`` (hyperlab's own, bit for bit; no pickle),
         ``.keras`` (Keras 3) or ``.h5`` (legacy Keras HDF5), which real Keras loads.
         ``hyperlab.load_model(path)`` restores any of them."""
-        from hyperlab.engine.saving import save_model
+        from hyperlab.engine.model_files import save_model
         save_model(self, path)
 
     def save_weights(self, filepath, overwrite: bool = True) -> None:
