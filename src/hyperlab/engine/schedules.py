@@ -17,11 +17,14 @@ from __future__ import annotations
 
 import inspect
 import math
-from numbers import Real
 from typing import Any, ClassVar
 
 import jax
 import jax.numpy as jnp
+
+from hyperlab.engine.constraints import (FINITE, NON_NEGATIVE, POSITIVE, UNIT, Items,
+                                         Optional)
+from hyperlab.engine.fields import REQUIRED, Declared, static, value
 
 __all__ = [
     "LearningRateSchedule",
@@ -46,42 +49,15 @@ def _f32(value: Any) -> jax.Array:
     return jnp.asarray(value, dtype=_F32)
 
 
-def _check(
-    name: str,
-    value: Any,
-    *,
-    minimum: float | None = None,
-    strict: bool = False,
-    maximum: float | None = None,
-) -> float:
-    """Return ``value`` as a float after checking it is a finite number in range."""
-    if isinstance(value, bool) or not isinstance(value, Real):
-        raise ValueError(f"Argument `{name}` must be a number. Received: {name}={value!r}")
-    number = float(value)
-    if not math.isfinite(number):
-        raise ValueError(f"Argument `{name}` must be finite. Received: {name}={value!r}")
-    if minimum is not None:
-        if strict and not number > minimum:
-            raise ValueError(f"Argument `{name}` must be > {minimum}. Received: {name}={value!r}")
-        if not strict and not number >= minimum:
-            raise ValueError(f"Argument `{name}` must be >= {minimum}. Received: {name}={value!r}")
-    if maximum is not None and not number <= maximum:
-        raise ValueError(f"Argument `{name}` must be <= {maximum}. Received: {name}={value!r}")
-    return number
+class LearningRateSchedule(Declared):
+    """Base class: a pure function of the optimizer step and traced hyperparameters.
 
-
-class LearningRateSchedule:
-    """Base class: a pure function of the optimizer step and traced hyperparameters."""
+    Subclasses declare their arguments as fields (``value`` for numbers, ``static`` for
+    structure), which give the constructor, its checks, ``hyperparams()``,
+    ``static_config()``, ``get_config()`` and ``repr``; they write ``evaluate``.
+    """
 
     per_epoch: ClassVar[bool] = False
-
-    def hyperparams(self) -> Hyperparams:
-        """Every numeric argument as float (lists of floats for list arguments)."""
-        raise NotImplementedError
-
-    def static_config(self) -> tuple:
-        """Hashable key of the structure that shapes the compiled program."""
-        return (type(self).__name__,)
 
     def evaluate(self, step: Any, hparams: Hyperparams) -> jax.Array:
         """The learning rate at ``step`` as a float32 scalar, from ``hparams`` only."""
@@ -90,58 +66,23 @@ class LearningRateSchedule:
     def __call__(self, step: Any) -> jax.Array:
         return self.evaluate(step, self.hyperparams())
 
-    def get_config(self) -> dict[str, Any]:
-        raise NotImplementedError
-
     @classmethod
     def from_config(cls, config: dict[str, Any]) -> LearningRateSchedule:
         # Keras configs carry a `name`, which has no effect here.
         return _construct(cls, {k: v for k, v in config.items() if k != "name"})
 
-    def __repr__(self) -> str:
-        args = ", ".join(f"{k}={v!r}" for k, v in self.get_config().items())
-        return f"{type(self).__name__}({args})"
-
 
 class _DecayStepsSchedule(LearningRateSchedule):
-    """Shared constructor of InverseTimeDecay and ExponentialDecay."""
+    """Shared arguments of InverseTimeDecay and ExponentialDecay."""
 
-    def __init__(
-        self,
-        initial_learning_rate: float,
-        decay_steps: float,
-        decay_rate: float,
-        staircase: bool = False,
-    ) -> None:
-        _check("initial_learning_rate", initial_learning_rate, minimum=0.0)
-        _check("decay_steps", decay_steps, minimum=0.0, strict=True)
-        _check("decay_rate", decay_rate, minimum=0.0)
-        self.initial_learning_rate = initial_learning_rate
-        self.decay_steps = decay_steps
-        self.decay_rate = decay_rate
-        self.staircase = bool(staircase)
-
-    def hyperparams(self) -> Hyperparams:
-        return {
-            "initial_learning_rate": float(self.initial_learning_rate),
-            "decay_steps": float(self.decay_steps),
-            "decay_rate": float(self.decay_rate),
-        }
-
-    def static_config(self) -> tuple:
-        return (type(self).__name__, self.staircase)
+    initial_learning_rate = value(REQUIRED, NON_NEGATIVE)
+    decay_steps = value(REQUIRED, POSITIVE)
+    decay_rate = value(REQUIRED, NON_NEGATIVE)
+    staircase = static(False, convert=bool)
 
     def _progress(self, step: Any, hparams: Hyperparams) -> jax.Array:
         p = _f32(step) / _f32(hparams["decay_steps"])
         return jnp.floor(p) if self.staircase else p
-
-    def get_config(self) -> dict[str, Any]:
-        return {
-            "initial_learning_rate": self.initial_learning_rate,
-            "decay_steps": self.decay_steps,
-            "decay_rate": self.decay_rate,
-            "staircase": self.staircase,
-        }
 
 
 class InverseTimeDecay(_DecayStepsSchedule):
@@ -170,39 +111,16 @@ class PiecewiseConstantDecay(LearningRateSchedule):
     ``boundaries[i-1] < step <= boundaries[i]``, ``values[-1]`` for ``step > boundaries[-1]``.
     """
 
-    def __init__(self, boundaries: list[float], values: list[float]) -> None:
-        boundaries = list(boundaries)
-        values = list(values)
-        if not boundaries:
-            raise ValueError(
-                f"Argument `boundaries` must not be empty. Received: boundaries={boundaries}"
-            )
-        if len(boundaries) != len(values) - 1:
-            raise ValueError(
-                "The length of `boundaries` must be 1 less than the length of `values`. "
-                f"Received: boundaries={boundaries} of length {len(boundaries)}, "
-                f"values={values} of length {len(values)}"
-            )
-        for i, b in enumerate(boundaries):
-            _check(f"boundaries[{i}]", b)
-        for i, v in enumerate(values):
-            _check(f"values[{i}]", v, minimum=0.0)
-        if any(hi <= lo for lo, hi in zip(boundaries, boundaries[1:])):
-            raise ValueError(
-                "Argument `boundaries` must be strictly increasing. "
-                f"Received: boundaries={boundaries}"
-            )
-        self.boundaries = boundaries
-        self.values = values
+    boundaries = value(REQUIRED, Items(FINITE, min_len=1, increasing=True), prepare=list)
+    values = value(REQUIRED, Items(NON_NEGATIVE, min_len=2), prepare=list)
 
-    def hyperparams(self) -> Hyperparams:
-        return {
-            "boundaries": [float(b) for b in self.boundaries],
-            "values": [float(v) for v in self.values],
-        }
-
-    def static_config(self) -> tuple:
-        return (type(self).__name__, len(self.boundaries))
+    def _validate(self) -> None:
+        if len(self.boundaries) != len(self.values) - 1:
+            raise ValueError(
+                "PiecewiseConstantDecay: the length of `boundaries` must be 1 less than the "
+                f"length of `values`. Received: boundaries={self.boundaries} of length "
+                f"{len(self.boundaries)}, values={self.values} of length {len(self.values)}"
+            )
 
     def evaluate(self, step: Any, hparams: Hyperparams) -> jax.Array:
         boundaries = _f32(hparams["boundaries"])
@@ -210,9 +128,6 @@ class PiecewiseConstantDecay(LearningRateSchedule):
         # Boundaries increase, so the interval index is the count of boundaries passed.
         index = jnp.sum(_f32(step) > boundaries)
         return values[index]
-
-    def get_config(self) -> dict[str, Any]:
-        return {"boundaries": list(self.boundaries), "values": list(self.values)}
 
 
 class PolynomialDecay(LearningRateSchedule):
@@ -222,34 +137,11 @@ class PolynomialDecay(LearningRateSchedule):
     (``d = decay_steps`` at step 0).
     """
 
-    def __init__(
-        self,
-        initial_learning_rate: float,
-        decay_steps: float,
-        end_learning_rate: float = 0.0001,
-        power: float = 1.0,
-        cycle: bool = False,
-    ) -> None:
-        _check("initial_learning_rate", initial_learning_rate, minimum=0.0)
-        _check("decay_steps", decay_steps, minimum=0.0, strict=True)
-        _check("end_learning_rate", end_learning_rate, minimum=0.0)
-        _check("power", power, minimum=0.0)
-        self.initial_learning_rate = initial_learning_rate
-        self.decay_steps = decay_steps
-        self.end_learning_rate = end_learning_rate
-        self.power = power
-        self.cycle = bool(cycle)
-
-    def hyperparams(self) -> Hyperparams:
-        return {
-            "initial_learning_rate": float(self.initial_learning_rate),
-            "decay_steps": float(self.decay_steps),
-            "end_learning_rate": float(self.end_learning_rate),
-            "power": float(self.power),
-        }
-
-    def static_config(self) -> tuple:
-        return (type(self).__name__, self.cycle)
+    initial_learning_rate = value(REQUIRED, NON_NEGATIVE)
+    decay_steps = value(REQUIRED, POSITIVE)
+    end_learning_rate = value(0.0001, NON_NEGATIVE)
+    power = value(1.0, NON_NEGATIVE)
+    cycle = static(False, convert=bool)
 
     def evaluate(self, step: Any, hparams: Hyperparams) -> jax.Array:
         lr0 = _f32(hparams["initial_learning_rate"])
@@ -263,15 +155,6 @@ class PolynomialDecay(LearningRateSchedule):
             step = jnp.minimum(step, decay_steps)
         p = step / decay_steps
         return (lr0 - end) * jnp.power(_f32(1.0) - p, _f32(hparams["power"])) + end
-
-    def get_config(self) -> dict[str, Any]:
-        return {
-            "initial_learning_rate": self.initial_learning_rate,
-            "decay_steps": self.decay_steps,
-            "end_learning_rate": self.end_learning_rate,
-            "power": self.power,
-            "cycle": self.cycle,
-        }
 
 
 def _cosine(fraction: jax.Array, alpha: jax.Array) -> jax.Array:
@@ -290,39 +173,11 @@ class CosineDecay(LearningRateSchedule):
     + lr0``, afterwards the cosine decay from ``warmup_target`` at ``s - warmup_steps``.
     """
 
-    def __init__(
-        self,
-        initial_learning_rate: float,
-        decay_steps: float,
-        alpha: float = 0.0,
-        warmup_target: float | None = None,
-        warmup_steps: float = 0,
-    ) -> None:
-        _check("initial_learning_rate", initial_learning_rate, minimum=0.0)
-        _check("decay_steps", decay_steps, minimum=0.0, strict=True)
-        _check("alpha", alpha, minimum=0.0, maximum=1.0)
-        if warmup_target is not None:
-            _check("warmup_target", warmup_target, minimum=0.0)
-        _check("warmup_steps", warmup_steps, minimum=0.0)
-        self.initial_learning_rate = initial_learning_rate
-        self.decay_steps = decay_steps
-        self.alpha = alpha
-        self.warmup_target = warmup_target
-        self.warmup_steps = warmup_steps
-
-    def hyperparams(self) -> Hyperparams:
-        hparams = {
-            "initial_learning_rate": float(self.initial_learning_rate),
-            "decay_steps": float(self.decay_steps),
-            "alpha": float(self.alpha),
-            "warmup_steps": float(self.warmup_steps),
-        }
-        if self.warmup_target is not None:
-            hparams["warmup_target"] = float(self.warmup_target)
-        return hparams
-
-    def static_config(self) -> tuple:
-        return (type(self).__name__, self.warmup_target is not None)
+    initial_learning_rate = value(REQUIRED, NON_NEGATIVE)
+    decay_steps = value(REQUIRED, POSITIVE)
+    alpha = value(0.0, UNIT)
+    warmup_target = value(None, Optional(NON_NEGATIVE))
+    warmup_steps = value(0, NON_NEGATIVE)
 
     def evaluate(self, step: Any, hparams: Hyperparams) -> jax.Array:
         lr0 = _f32(hparams["initial_learning_rate"])
@@ -341,15 +196,6 @@ class CosineDecay(LearningRateSchedule):
         decayed = target * _cosine((step - warmup_steps) / decay_steps, alpha)
         return jnp.where(step < warmup_steps, warm, decayed)
 
-    def get_config(self) -> dict[str, Any]:
-        return {
-            "initial_learning_rate": self.initial_learning_rate,
-            "decay_steps": self.decay_steps,
-            "alpha": self.alpha,
-            "warmup_target": self.warmup_target,
-            "warmup_steps": self.warmup_steps,
-        }
-
 
 class CosineDecayRestarts(LearningRateSchedule):
     """SGDR: cosine decay with warm restarts.
@@ -360,33 +206,11 @@ class CosineDecayRestarts(LearningRateSchedule):
     ``lr0 * ((1 - alpha) * 0.5 * m_mul**i * (1 + cos(pi * c)) + alpha)``.
     """
 
-    def __init__(
-        self,
-        initial_learning_rate: float,
-        first_decay_steps: float,
-        t_mul: float = 2.0,
-        m_mul: float = 1.0,
-        alpha: float = 0.0,
-    ) -> None:
-        _check("initial_learning_rate", initial_learning_rate, minimum=0.0)
-        _check("first_decay_steps", first_decay_steps, minimum=0.0, strict=True)
-        _check("t_mul", t_mul, minimum=0.0, strict=True)
-        _check("m_mul", m_mul, minimum=0.0)
-        _check("alpha", alpha, minimum=0.0, maximum=1.0)
-        self.initial_learning_rate = initial_learning_rate
-        self.first_decay_steps = first_decay_steps
-        self.t_mul = t_mul
-        self.m_mul = m_mul
-        self.alpha = alpha
-
-    def hyperparams(self) -> Hyperparams:
-        return {
-            "initial_learning_rate": float(self.initial_learning_rate),
-            "first_decay_steps": float(self.first_decay_steps),
-            "t_mul": float(self.t_mul),
-            "m_mul": float(self.m_mul),
-            "alpha": float(self.alpha),
-        }
+    initial_learning_rate = value(REQUIRED, NON_NEGATIVE)
+    first_decay_steps = value(REQUIRED, POSITIVE)
+    t_mul = value(2.0, POSITIVE)
+    m_mul = value(1.0, NON_NEGATIVE)
+    alpha = value(0.0, UNIT)
 
     def evaluate(self, step: Any, hparams: Hyperparams) -> jax.Array:
         lr0 = _f32(hparams["initial_learning_rate"])
@@ -413,15 +237,6 @@ class CosineDecayRestarts(LearningRateSchedule):
         cosine_decayed = _f32(0.5) * m_fac * (one + jnp.cos(_f32(math.pi) * completed))
         return lr0 * ((one - alpha) * cosine_decayed + alpha)
 
-    def get_config(self) -> dict[str, Any]:
-        return {
-            "initial_learning_rate": self.initial_learning_rate,
-            "first_decay_steps": self.first_decay_steps,
-            "t_mul": self.t_mul,
-            "m_mul": self.m_mul,
-            "alpha": self.alpha,
-        }
-
 
 class PowerDecay(LearningRateSchedule):
     """Power scheduling: ``lr0 / (1 + step / decay_steps) ** power``.
@@ -429,33 +244,13 @@ class PowerDecay(LearningRateSchedule):
     The lecture's ``eta0 / (1 + t / s) ** c`` with ``s = decay_steps``, ``c = power``.
     """
 
-    def __init__(
-        self, initial_learning_rate: float, decay_steps: float, power: float = 1.0
-    ) -> None:
-        _check("initial_learning_rate", initial_learning_rate, minimum=0.0)
-        _check("decay_steps", decay_steps, minimum=0.0, strict=True)
-        _check("power", power, minimum=0.0)
-        self.initial_learning_rate = initial_learning_rate
-        self.decay_steps = decay_steps
-        self.power = power
-
-    def hyperparams(self) -> Hyperparams:
-        return {
-            "initial_learning_rate": float(self.initial_learning_rate),
-            "decay_steps": float(self.decay_steps),
-            "power": float(self.power),
-        }
+    initial_learning_rate = value(REQUIRED, NON_NEGATIVE)
+    decay_steps = value(REQUIRED, POSITIVE)
+    power = value(1.0, NON_NEGATIVE)
 
     def evaluate(self, step: Any, hparams: Hyperparams) -> jax.Array:
         base = _f32(1.0) + _f32(step) / _f32(hparams["decay_steps"])
         return _f32(hparams["initial_learning_rate"]) / jnp.power(base, _f32(hparams["power"]))
-
-    def get_config(self) -> dict[str, Any]:
-        return {
-            "initial_learning_rate": self.initial_learning_rate,
-            "decay_steps": self.decay_steps,
-            "power": self.power,
-        }
 
 
 class StepDecay(LearningRateSchedule):
@@ -466,34 +261,13 @@ class StepDecay(LearningRateSchedule):
     """
 
     per_epoch: ClassVar[bool] = True
-
-    def __init__(
-        self, initial_learning_rate: float, drop: float = 0.5, epochs_drop: float = 10.0
-    ) -> None:
-        _check("initial_learning_rate", initial_learning_rate, minimum=0.0)
-        _check("drop", drop, minimum=0.0, strict=True)
-        _check("epochs_drop", epochs_drop, minimum=0.0, strict=True)
-        self.initial_learning_rate = initial_learning_rate
-        self.drop = drop
-        self.epochs_drop = epochs_drop
-
-    def hyperparams(self) -> Hyperparams:
-        return {
-            "initial_learning_rate": float(self.initial_learning_rate),
-            "drop": float(self.drop),
-            "epochs_drop": float(self.epochs_drop),
-        }
+    initial_learning_rate = value(REQUIRED, NON_NEGATIVE)
+    drop = value(0.5, POSITIVE)
+    epochs_drop = value(10.0, POSITIVE)
 
     def evaluate(self, step: Any, hparams: Hyperparams) -> jax.Array:
         drops = jnp.floor((_f32(1.0) + _f32(step)) / _f32(hparams["epochs_drop"]))
         return _f32(hparams["initial_learning_rate"]) * jnp.power(_f32(hparams["drop"]), drops)
-
-    def get_config(self) -> dict[str, Any]:
-        return {
-            "initial_learning_rate": self.initial_learning_rate,
-            "drop": self.drop,
-            "epochs_drop": self.epochs_drop,
-        }
 
 
 _SCHEDULES: dict[str, type[LearningRateSchedule]] = {
