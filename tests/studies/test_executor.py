@@ -14,7 +14,7 @@ import pytest
 import hyperlab as hl
 from hyperlab import studies
 from hyperlab.studies import planner
-from hyperlab.studies.executor import run_study
+from hyperlab.studies.executors import run_study
 from hyperlab.studies.store import Store
 
 SMALL = """
@@ -114,7 +114,7 @@ def test_stored_runs_are_reused_and_new_repeats_train_only_new_seeds(tmp_path, m
 KILLED = """
 import sys
 from hyperlab import studies
-from hyperlab.studies.executor import run_study
+from hyperlab.studies.executors import run_study
 from hyperlab.studies.store import Store
 with Store(sys.argv[2]) as store:
     run_study(studies.load(sys.argv[1]), store, progress=False)

@@ -5,7 +5,7 @@ import copy
 import pytest
 
 import hyperlab as hl
-from hyperlab.studies import spec
+from hyperlab.studies import build, spec
 
 LECTURE = ("init-activation", "batch-norm", "dropout", "regularization", "gradient-clipping",
            "early-stopping", "online-vs-minibatch")
@@ -14,7 +14,7 @@ LECTURE = ("init-activation", "batch-norm", "dropout", "regularization", "gradie
 def _model(**model):
     config = spec.resolve(spec._merge(copy.deepcopy(spec.DEFAULTS),
                                       {"model": {"hidden": [300, 100], **model}}), "test")
-    m = hl.Sequential(spec.build_layers(config, (28, 28), 10), seed=0)
+    m = hl.Sequential(build.build_layers(config, (28, 28), 10), seed=0)
     counts = {"total": 0, "trainable": 0}
     m.summary(print_fn=lambda text: counts.update(
         total=int(text.split("Total params: ")[1].split()[0].replace(",", "")),

@@ -44,7 +44,6 @@ from __future__ import annotations
 import inspect
 import math
 import os
-import sys
 import textwrap
 from collections.abc import Callable, Sequence
 from pathlib import Path
@@ -53,6 +52,8 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 
 from hyperlab._fileio import OutputError, atomic_write, output_folder
+from hyperlab.reports._style import axis_name
+from hyperlab.reports._style import pyplot as _pyplot
 from hyperlab.studies.results import RunResult, StudyResults, ValueResult
 
 if TYPE_CHECKING:  # pragma: no cover
@@ -76,17 +77,6 @@ Y_LIMITS = ("fit", "full")
 RATE_DECADES = 4   # a rate axis shows at most this many decades below the largest rate
 SEED_STYLE = {"linewidth": 0.7, "alpha": 0.35}
 MEDIAN_STYLE = {"linewidth": 1.8}
-
-
-def _pyplot():
-    """pyplot, selecting Agg first if no backend has been chosen by anyone."""
-    if "matplotlib.pyplot" not in sys.modules and not os.environ.get("MPLBACKEND"):
-        import matplotlib
-
-        matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
-    return plt
 
 
 def _choice(name: str, value: str, choices: Sequence[str]) -> str:
@@ -256,11 +246,6 @@ def _note(results: StudyResults, band: str, log: bool = False) -> str:
 def _suptitle(fig: Figure, results: StudyResults, note: str, title: str | None = None) -> None:
     head = title or results.description or results.name
     fig.suptitle(f"{head}\n{note}", fontsize=10)
-
-
-def axis_name(axis: str) -> str:
-    """A study's ``axis`` for the middle of a sentence: lower case, acronyms kept."""
-    return " ".join(w if w.isupper() and len(w) > 1 else w.lower() for w in axis.split())
 
 
 def _wrap(text: str, width: int) -> str:

@@ -20,7 +20,7 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
-from hyperlab.reports.figures import _pyplot, axis_name
+from hyperlab.reports._style import axis_name, pyplot
 from hyperlab.studies.results import StudyResults
 
 if TYPE_CHECKING:  # pragma: no cover
@@ -188,7 +188,7 @@ def measures(results: StudyResults, measures: Sequence[MeasureResult]) -> Figure
     if not measures:
         raise ValueError("the measure figure needs at least one measure; declare them in the "
                          "study ([verdict] measures = [...])")
-    plt = _pyplot()
+    plt = pyplot()
     shown = list(measures)[:MAX_PANELS]
     fig, axes = plt.subplots(1, len(shown), figsize=(4.6 * len(shown) + 0.4, 5.0),
                              squeeze=False, layout="constrained")

@@ -5,10 +5,16 @@ store), the figures and the summaries.
 """
 from __future__ import annotations
 
+import importlib
 from dataclasses import dataclass, field
+from pathlib import Path
+from types import ModuleType
 from typing import Any
 
 import numpy as np
+
+# The layer above that draws tables, verdicts and figures of results (see StudyResults).
+REPORTS = "hyperlab.reports"
 
 
 @dataclass
@@ -61,24 +67,32 @@ class StudyResults:
     measures: list[str] = field(default_factory=lambda: ["final_val_accuracy"])  # first leads
     baseline: str | None = None           # the label other values are also compared with
 
+    # Tables, verdicts and figures are drawn by hyperlab.reports, a layer above this one:
+    # these conveniences load it by name when first called (as pandas loads its plotting
+    # backend), so that nothing here imports it.
     def summary(self) -> list[dict[str, Any]]:
         """One row per swept value (see ``hyperlab.reports.summary.summarize``)."""
-        from hyperlab.reports import summary
-        return summary.summarize(self)
+        return _reports().summary.summarize(self)
 
     def verdict(self) -> dict[str, Any]:
         """The answer: the best value, its interval, the values worse than it and those where
         no difference was detected (see ``hyperlab.reports.summary.verdict``)."""
-        from hyperlab.reports import summary
-        return summary.verdict(self, self.summary())
+        return _reports().summary.verdict(self, self.summary())
 
     def table(self) -> str:
-        from hyperlab.reports import summary
-        return summary.format_table(self.summary())
+        """The summary as an aligned text table."""
+        return _reports().summary.format_table(self.summary())
 
-    def save_figures(self, out_dir) -> list:
+    def save_figures(self, out_dir: str | Path) -> list[Path]:
         """Draw the study's figures (PNG and SVG) into ``out_dir``; returns the paths."""
-        from pathlib import Path
-        from hyperlab.reports import figures
-        from hyperlab.reports.measures import measure_study
-        return figures.render(self, Path(out_dir), measures=measure_study(self))
+        reports = _reports()
+        return reports.figures.render(self, Path(out_dir),
+                                      measures=reports.measures.measure_study(self))
+
+
+def _reports() -> ModuleType:
+    """:mod:`hyperlab.reports`, with its ``summary``, ``measures`` and ``figures``."""
+    reports = importlib.import_module(REPORTS)
+    importlib.import_module(f"{REPORTS}.measures")
+    return reports
+

@@ -57,8 +57,7 @@ from typing import Any
 
 import numpy as np
 
-from hyperlab import callbacks, datasets, layers, optimizers, regularizers, schedules
-from hyperlab.engine import activations, initializers, losses
+from hyperlab.data import datasets
 from hyperlab.studies.measures import DEFAULT_MEASURES, MEASURES
 
 RESULTS_VERSION = 3  # part of every run key: bump when the engine's numbers (or what a run records) change
@@ -83,8 +82,7 @@ OPTIONAL_OFF = {("model", "batch_norm"): "none", ("model", "dropout"): 0.0,
                 ("model", "kernel_regularizer"): {}, ("fit", "diagnostics"): False}
 BATCH_NORM = ("none", "after", "before")
 FIGURES = ("panels", "overlay", "plateau", "schedules", "gradients", "stopping")
-CALLBACKS = {"ReduceLROnPlateau": callbacks.ReduceLROnPlateau,
-             "EarlyStopping": callbacks.EarlyStopping}
+CALLBACKS = ("EarlyStopping", "ReduceLROnPlateau")  # what fit.callbacks may hold
 # Dataset arguments that say where the data come from, not what they are: run keys leave
 # them out (the digest of the arrays stands for the data).
 SOURCE_ARGS = ("path", "download")
@@ -137,7 +135,7 @@ class Study:
         """Train what ``db`` (a SQLite store; None: a temporary one) lacks; return the
         results (``.values`` with every run's history, ``.summary()``, ``.figures()``)."""
         import tempfile
-        from hyperlab.studies.executor import run_study
+        from hyperlab.studies.executors import run_study
         from hyperlab.studies.store import Store
         with tempfile.TemporaryDirectory() as tmp:
             with Store(Path(db) if db is not None else Path(tmp) / "study.db") as store:
@@ -435,15 +433,18 @@ def _assign(config: dict, path: str, value: Any, check_only: bool = False, where
 def resolve(config: dict[str, Any], where: str) -> dict[str, Any]:
     """Fill every default (optimizer, schedule, callback and dataset arguments) so equal
     runs get equal keys; any invalid value raises a StudyError naming ``where``."""
+    from hyperlab.engine import activations, initializers, losses
+    from hyperlab.studies import build
+
     config = _validate_config(copy.deepcopy(config), where)
     try:
         config["data"] = _resolved_data(config["data"])
-        opt = build_optimizer(config)
+        opt = build.build_optimizer(config)
         config["compile"]["optimizer"] = {"name": type(opt).__name__, **_plain(opt.get_config())}
         for cb_name, args in config["fit"].get("callbacks", {}).items():
-            config["fit"]["callbacks"][cb_name] = _plain(CALLBACKS[cb_name](**args).get_config())
+            config["fit"]["callbacks"][cb_name] = _plain(build.callback(cb_name, args).get_config())
         if "schedule" in config["fit"]:
-            sched = build_schedule(config["fit"]["schedule"])
+            sched = build.build_schedule(config["fit"]["schedule"])
             config["fit"]["schedule"] = {"name": type(sched).__name__, **_plain(sched.get_config())}
         activations.get(config["model"]["activation"])
         initializers.get(config["model"]["initializer"])
@@ -465,6 +466,8 @@ def _resolved_data(data: dict[str, Any]) -> dict[str, Any]:
 
 def _resolve_optional(config: dict[str, Any]) -> None:
     """Check the optional model/fit keys; drop the ones that are off."""
+    from hyperlab.engine import regularizers
+
     model, fit = config["model"], config["fit"]
     if model.get("batch_norm", "none") not in BATCH_NORM:
         raise ValueError(f"model.batch_norm: expected one of {list(BATCH_NORM)}, "
@@ -496,76 +499,6 @@ def _defaults(fn) -> dict[str, Any]:
 def _plain(config: dict[str, Any]) -> dict[str, Any]:
     """JSON-able config: drop names and non-numeric leftovers Keras configs carry."""
     return {k: v for k, v in config.items() if k != "name" and isinstance(v, (int, float, str, bool, list, type(None)))}
-
-
-def build_schedule(spec: dict[str, Any]):
-    args = {k: v for k, v in spec.items() if k != "name"}
-    return schedules.get({"class_name": spec["name"], "config": args})
-
-
-def _fit_schedule(config: dict[str, Any]):
-    """The configured schedule, or None."""
-    spec = config["fit"].get("schedule")
-    return None if spec is None else build_schedule(spec)
-
-
-def build_optimizer(config: dict[str, Any]):
-    """The optimizer; a per-step schedule becomes its learning rate."""
-    spec = dict(config["compile"]["optimizer"])
-    cls = type(optimizers.get(spec.pop("name")))
-    schedule = _fit_schedule(config)
-    if schedule is not None and not schedule.per_epoch:
-        spec["learning_rate"] = schedule
-    return cls(**spec)
-
-
-def build_callbacks(config: dict[str, Any]) -> list:
-    """The callbacks; a per-epoch schedule runs through a LearningRateScheduler."""
-    cbs = [CALLBACKS[n](**args) for n, args in config["fit"].get("callbacks", {}).items()]
-    schedule = _fit_schedule(config)
-    if schedule is not None and schedule.per_epoch:
-        cbs.insert(0, callbacks.LearningRateScheduler(schedule))
-    return cbs
-
-
-def build_layers(config: dict[str, Any], input_shape: int | tuple[int, ...],
-                 n_classes: int) -> list:
-    """Input (flattened if it is an image), the hidden Dense layers and a softmax output.
-
-    ``batch_norm = "after"``: BatchNormalization after the input and after each hidden
-    layer; ``"before"``: after the input, and between each hidden Dense (without bias, as
-    its shift would be cancelled) and its activation — the lecture's two placements.
-    ``dropout``: Dropout after the input and after each hidden layer.
-    """
-    model = config["model"]
-    shape = (input_shape,) if isinstance(input_shape, int) else tuple(input_shape)
-    bn, rate = model.get("batch_norm", "none"), model.get("dropout", 0.0)
-    reg = model.get("kernel_regularizer")
-    reg = regularizers.L1L2(**reg) if reg else None
-    stack: list = [layers.Input(shape)] + ([layers.Flatten()] if len(shape) > 1 else [])
-
-    def regularize() -> None:  # after the input and after each hidden layer
-        if bn != "none":
-            stack.append(layers.BatchNormalization())
-        if rate:
-            stack.append(layers.Dropout(rate))
-
-    regularize()
-    for units in model["hidden"]:
-        if bn == "before":
-            stack.append(layers.Dense(units, use_bias=False, kernel_initializer=model["initializer"],
-                                      kernel_regularizer=reg))
-            stack.append(layers.BatchNormalization())
-            stack.append(layers.Activation(model["activation"]))
-            if rate:
-                stack.append(layers.Dropout(rate))
-        else:
-            stack.append(layers.Dense(units, model["activation"],
-                                      kernel_initializer=model["initializer"],
-                                      kernel_regularizer=reg))
-            regularize()
-    stack.append(layers.Dense(n_classes, "softmax", kernel_regularizer=reg))
-    return stack
 
 
 # ---------------------------------------------------------------------------- content keys

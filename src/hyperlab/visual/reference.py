@@ -140,7 +140,7 @@ def study_curves(db: str | Path, study: str, repeats: int | None = None
     (a built-in study name or a study file, planned as ``hyperlab show`` plans it; the
     rates are (runs, epochs), NaN-padded). Raises ValueError when nothing is stored."""
     from hyperlab import studies
-    from hyperlab.studies import executor, planner
+    from hyperlab.studies import executors, planner
     from hyperlab.studies.store import Store
     path = Path(db)
     if not path.is_file():
@@ -153,7 +153,7 @@ def study_curves(db: str | Path, study: str, repeats: int | None = None
     if not stored:
         raise ValueError(f"--db {path}: no stored runs of study {spec.name!r} (with these "
                          f"repeats and settings); run 'hyperlab run {study} --db {path}' first")
-    results = executor.assemble(spec, variants, runs, stored)
+    results = executors.assemble(spec, variants, runs, stored)
     out = {}
     for value in results.values:
         if not value.runs:

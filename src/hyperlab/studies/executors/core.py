@@ -24,7 +24,7 @@ from typing import Any, Callable
 
 import numpy as np
 
-from hyperlab.studies import planner, spec
+from hyperlab.studies import build, planner, spec
 from hyperlab.studies.results import RunResult, StudyResults, ValueResult
 from hyperlab.studies.store import Owner, Store, StoreError, read_npz
 
@@ -118,8 +118,8 @@ def build_cohort(group: list[planner.PlannedRun]):
     data, input_shape, n_classes = _data(first)
     models = []
     for run in group:
-        model = Sequential(spec.build_layers(run.config, input_shape, n_classes), seed=run.seed)
-        model.compile(spec.build_optimizer(run.config), run.config["compile"]["loss"], ["accuracy"])
+        model = Sequential(build.build_layers(run.config, input_shape, n_classes), seed=run.seed)
+        model.compile(build.build_optimizer(run.config), run.config["compile"]["loss"], ["accuracy"])
         models.append(model)
     models[0]._prepare(data["x"], data["y"], "study data")  # validates, resolves "accuracy"
     batch = first["fit"]["batch_size"]
@@ -127,7 +127,7 @@ def build_cohort(group: list[planner.PlannedRun]):
     keys = [jax.random.fold_in(jax.random.PRNGKey(run.seed), 1) for run in group]
     return Cohort(models[0], weights=[(m.params, m.state) for m in models], keys=keys,
                   optimizers=[m.optimizer for m in models],
-                  callbacks=[spec.build_callbacks(r.config) for r in group],
+                  callbacks=[build.build_callbacks(r.config) for r in group],
                   epochs=[r.epochs for r in group], batch_size=batch,
                   data={k: np.asarray(v) for k, v in data.items()},
                   shuffle=bool(first["fit"]["shuffle"]),
