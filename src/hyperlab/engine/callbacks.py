@@ -25,6 +25,7 @@ import jax.numpy as jnp
 import numpy as np
 
 from hyperlab.engine import losses as losses_mod
+from hyperlab.engine.constraints import NON_NEGATIVE, UNIT_OPEN, Interval, Options, check
 
 
 class Callback:
@@ -91,10 +92,12 @@ def print_msg(message: str) -> None:
     sys.stdout.flush()
 
 
+_COUNT = Interval(0, whole=True)  # patience and the like: 3 or 3.0
+
+
 def _direction(monitor: str, mode: str, who: str) -> bool:
     """True when the monitored quantity should decrease (``mode="min"``)."""
-    if mode not in ("auto", "min", "max"):
-        raise ValueError(f"{who} mode must be 'auto', 'min' or 'max', got {mode!r}")
+    check(mode, Options(("auto", "min", "max")), "mode", who)
     if mode != "auto":
         return mode == "min"
     if who == "ReduceLROnPlateau":  # Keras: "acc" in the name means maximise
@@ -160,15 +163,10 @@ class ReduceLROnPlateau(Callback):
             min_delta = kwargs.pop("epsilon")
         if kwargs:
             raise ValueError(f"ReduceLROnPlateau got unknown arguments {sorted(kwargs)}")
-        if not factor < 1.0:
-            raise ValueError(f"ReduceLROnPlateau does not support a factor >= 1.0, got factor={factor}")
-        if factor < 0:
-            raise ValueError(f"ReduceLROnPlateau factor must be >= 0, got factor={factor}")
-        for arg, value in (("patience", patience), ("cooldown", cooldown)):
-            if int(value) != value or value < 0:
-                raise ValueError(f"ReduceLROnPlateau {arg} must be an int >= 0, got {arg}={value!r}")
-        if min_lr < 0:
-            raise ValueError(f"ReduceLROnPlateau min_lr must be >= 0, got min_lr={min_lr}")
+        check(factor, UNIT_OPEN, "factor", "ReduceLROnPlateau")
+        check(patience, _COUNT, "patience", "ReduceLROnPlateau")
+        check(cooldown, _COUNT, "cooldown", "ReduceLROnPlateau")
+        check(min_lr, NON_NEGATIVE, "min_lr", "ReduceLROnPlateau")
         self.monitor, self.factor, self.patience = monitor, float(factor), int(patience)
         self.verbose, self.mode, self.min_delta = verbose, mode, float(min_delta)
         self.cooldown, self.min_lr = int(cooldown), float(min_lr)
@@ -217,9 +215,8 @@ class EarlyStopping(Callback):
     def __init__(self, monitor: str = "val_loss", min_delta: float = 0.0, patience: int = 0,
                  verbose: int = 0, mode: str = "auto", baseline: float | None = None,
                  restore_best_weights: bool = False, start_from_epoch: int = 0) -> None:
-        for arg, value in (("patience", patience), ("start_from_epoch", start_from_epoch)):
-            if int(value) != value or value < 0:
-                raise ValueError(f"EarlyStopping {arg} must be an int >= 0, got {arg}={value!r}")
+        check(patience, _COUNT, "patience", "EarlyStopping")
+        check(start_from_epoch, _COUNT, "start_from_epoch", "EarlyStopping")
         self.monitor, self.min_delta, self.patience = monitor, abs(float(min_delta)), int(patience)
         self.verbose, self.mode, self.baseline = verbose, mode, baseline
         self.restore_best_weights = bool(restore_best_weights)

@@ -52,29 +52,38 @@ class Interval(Constraint):
     low: float | None = None
     high: float | None = None
     closed: str = "both"  # "both", "left", "right" or "neither"
-    integer: bool = False
+    integer: bool = False  # an int (not 2.0)
+    whole: bool = False  # an int or an integral float (2.0)
 
     def accepts(self, value: Any) -> bool:
         if self.integer and not (isinstance(value, numbers.Integral) and not isinstance(value, bool)):
             return False
-        if not _real(value) or not math.isfinite(float(value)):
+        if isinstance(value, numbers.Integral) and not isinstance(value, bool):
+            x: Any = int(value)  # exact, however large
+        elif _real(value) and math.isfinite(float(value)):
+            x = float(value)
+            if self.whole and not x.is_integer():
+                return False
+        else:
             return False
-        x = float(value)
         left, right = self.closed in ("both", "left"), self.closed in ("both", "right")
         ok_low = self.low is None or x > self.low or (left and x == self.low)
         return ok_low and (self.high is None or x < self.high or (right and x == self.high))
 
     def describe(self) -> str:
-        kind = "an int" if self.integer else "a finite number"
+        kind = "int" if self.integer else "whole number" if self.whole else "finite number"
+        article = "an" if self.integer else "a"
         left, right = self.closed in ("both", "left"), self.closed in ("both", "right")
         if self.low is not None and self.high is not None:
-            return (f"{kind} in {'[' if left else '('}{self.low:g}, "
+            return (f"{article} {kind} in {'[' if left else '('}{self.low:g}, "
                     f"{self.high:g}{']' if right else ')'}")
+        if self.low == 0 and left:
+            return f"a non-negative {kind}"
         if self.low is not None:
-            return f"{kind} {'>=' if left else '>'} {self.low:g}"
+            return f"{article} {kind} {'>=' if left else '>'} {self.low:g}"
         if self.high is not None:
-            return f"{kind} {'<=' if right else '<'} {self.high:g}"
-        return kind
+            return f"{article} {kind} {'<=' if right else '<'} {self.high:g}"
+        return f"{article} {kind}"
 
     def invalid(self) -> list[Any]:
         left, right = self.closed in ("both", "left"), self.closed in ("both", "right")
@@ -83,7 +92,7 @@ class Interval(Constraint):
             out.append(self.low - 1 if left else self.low)
         if self.high is not None:
             out.append(self.high + 1 if right else self.high)
-        if self.integer:
+        if self.integer or self.whole:
             out.append(2.5)
         return out
 

@@ -88,7 +88,7 @@ class Declared:
     """
 
     __fields__: ClassVar[dict[str, Field]] = {}
-    __signature__: ClassVar[inspect.Signature]
+    _signature: ClassVar[inspect.Signature]  # the constructor's, without self
     _leading: ClassVar[tuple[str, ...]] = ()
     _var_keyword: ClassVar[bool] = False
 
@@ -109,12 +109,12 @@ class Declared:
                   for k, f in cls.__fields__.items() if f.init]
         if cls._var_keyword:
             params.append(inspect.Parameter("kwargs", inspect.Parameter.VAR_KEYWORD))
-        cls.__signature__ = inspect.Signature(params)
+        cls._signature = inspect.Signature(params)
         if "__init__" not in vars(cls):
             cls.__init__ = _make_init(cls)  # type: ignore[method-assign]
 
     def _construct(self, args: tuple, kwargs: dict[str, Any]) -> None:
-        bound = type(self).__signature__.bind(*args, **kwargs)
+        bound = type(self)._signature.bind(*args, **kwargs)
         bound.apply_defaults()
         values = dict(bound.arguments)
         extra = values.pop("kwargs", {}) if self._var_keyword else {}
@@ -198,7 +198,7 @@ def _make_init(cls: type[Declared]) -> Callable[..., None]:
         self._construct(args, kwargs)
 
     self_param = inspect.Parameter("self", inspect.Parameter.POSITIONAL_OR_KEYWORD)
-    __init__.__signature__ = cls.__signature__.replace(  # type: ignore[attr-defined]
-        parameters=[self_param, *cls.__signature__.parameters.values()])
+    __init__.__signature__ = cls._signature.replace(  # type: ignore[attr-defined]
+        parameters=[self_param, *cls._signature.parameters.values()])
     __init__.__qualname__ = f"{cls.__qualname__}.__init__"
     return __init__

@@ -16,6 +16,8 @@ from typing import Any
 import jax
 import jax.numpy as jnp
 
+from hyperlab.engine.constraints import POSITIVE, Interval, Optional, Options, check
+
 __all__ = [
     "Initializer",
     "Zeros",
@@ -106,9 +108,7 @@ class Constant(Initializer):
 
 class _RandomInitializer(Initializer):
     def __init__(self, seed: int | None = None) -> None:
-        if seed is not None and (isinstance(seed, bool) or not isinstance(seed, int)):
-            raise ValueError(f"Argument `seed` must be an integer or None. Received: seed={seed!r}")
-        self.seed = seed
+        self.seed = check(seed, Optional(Interval(integer=True)), "seed", type(self).__name__)
 
     def _key(self, key: jax.Array | None) -> jax.Array:
         if self.seed is not None:
@@ -226,19 +226,12 @@ class VarianceScaling(_RandomInitializer):
         seed: int | None = None,
     ) -> None:
         super().__init__(seed)
-        if isinstance(scale, bool) or not isinstance(scale, (int, float)) or not scale > 0.0:
-            raise ValueError(
-                f"Argument `scale` must be a positive float. Received: scale={scale!r}"
-            )
-        if mode not in _MODES:
-            raise ValueError(f"Invalid `mode` argument: {mode!r}. Valid modes: {', '.join(_MODES)}")
+        owner = type(self).__name__
+        check(scale, POSITIVE, "scale", owner)
+        check(mode, Options(_MODES), "mode", owner)
         dist = str(distribution).lower()
-        dist = "truncated_normal" if dist == "normal" else dist
-        if dist not in _DISTRIBUTIONS:
-            raise ValueError(
-                f"Invalid `distribution` argument: {distribution!r}. "
-                f"Valid distributions: {', '.join(_DISTRIBUTIONS)}"
-            )
+        dist = check("truncated_normal" if dist == "normal" else dist, Options(_DISTRIBUTIONS),
+                     "distribution", owner)
         self.scale = scale
         self.mode = mode
         self.distribution = dist

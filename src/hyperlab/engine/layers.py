@@ -25,6 +25,8 @@ import jax.numpy as jnp
 import numpy as np
 
 from hyperlab.engine import activations, initializers, regularizers
+from hyperlab.engine.constraints import (FINITE, NON_NEGATIVE, POSITIVE, UNIT_OPEN, Interval,
+                                         Optional, Options, check)
 
 Params = dict[str, jax.Array]
 
@@ -226,9 +228,7 @@ class Dense(Layer):
                  input_dim: int | None = None, input_shape: Sequence[int] | None = None,
                  name: str | None = None, trainable: bool = True) -> None:
         super().__init__(name, trainable, input_shape, input_dim)
-        if not isinstance(units, int) or isinstance(units, bool) or units < 1:
-            raise ValueError(f"Dense units must be a positive int, got {units!r}")
-        self.units = units
+        self.units = int(check(units, Interval(1, integer=True), "units", "Dense"))
         self.activation = activations.serialize(activations.get(activation or "linear"))
         self.use_bias = bool(use_bias)
         self.kernel_initializer = initializers.get(kernel_initializer)
@@ -337,12 +337,9 @@ class BatchNormalization(Layer):
                  center: bool = True, scale: bool = True, name: str | None = None,
                  trainable: bool = True, input_shape: Sequence[int] | None = None) -> None:
         super().__init__(name, trainable, input_shape)
-        if axis != -1:
-            raise ValueError(f"BatchNormalization supports axis=-1 (the features), got axis={axis}")
-        if not 0.0 <= momentum < 1.0:
-            raise ValueError(f"BatchNormalization momentum must be in [0, 1), got momentum={momentum}")
-        if not epsilon > 0:
-            raise ValueError(f"BatchNormalization epsilon must be > 0, got epsilon={epsilon}")
+        check(axis, Options((-1,)), "axis", "BatchNormalization")  # the features
+        check(momentum, UNIT_OPEN, "momentum", "BatchNormalization")
+        check(epsilon, POSITIVE, "epsilon", "BatchNormalization")
         self.axis, self.momentum, self.epsilon = axis, float(momentum), float(epsilon)
         self.center, self.scale = bool(center), bool(scale)
         self.weight_order = tuple(n for n, keep in zip(self.weight_order, (scale, center, True, True)) if keep)
@@ -392,9 +389,7 @@ class Dropout(Layer):
     def __init__(self, rate: float, seed: int | None = None, name: str | None = None,
                  trainable: bool = True, input_shape: Sequence[int] | None = None) -> None:
         super().__init__(name, trainable, input_shape)
-        if not 0.0 <= rate < 1.0:
-            raise ValueError(f"Dropout rate must be in [0, 1), got rate={rate}")
-        self.rate = float(rate)
+        self.rate = float(check(rate, UNIT_OPEN, "rate", "Dropout"))
         self.seed = seed  # kept for the config; the masks come from the run's seed
 
     def call(self, params, state, x, *, training, rng):
@@ -413,18 +408,6 @@ class Dropout(Layer):
 # -- activation layers (Keras 3 ``layers/activations``) ------------------------
 class _DefaultSlope(float):
     """LeakyReLU's default ``negative_slope``: tells an omitted slope from an explicit one."""
-
-
-def _real(cls: str, arg: str, value: Any, low: float | None = None) -> float:
-    """``value`` as a finite float (``>= low``), or a ValueError naming ``arg``."""
-    ok = isinstance(value, numbers.Real) and not isinstance(value, bool)
-    if ok:
-        value = float(value)
-        ok = math.isfinite(value) and (low is None or value >= low)
-    if not ok:
-        bound = "" if low is None else f" >= {low:g}"
-        raise ValueError(f"{cls} `{arg}` must be a finite float{bound}, got {arg}={value!r}")
-    return value
 
 
 class LeakyReLU(Layer):
@@ -448,7 +431,7 @@ class LeakyReLU(Layer):
         if kwargs:
             raise ValueError(f"LeakyReLU: unknown argument(s) {sorted(kwargs)}; valid: "
                              "negative_slope (or alpha), name, trainable, input_shape")
-        self.negative_slope = _real("LeakyReLU", arg, negative_slope, low=0.0)
+        self.negative_slope = float(check(negative_slope, NON_NEGATIVE, arg, "LeakyReLU"))
 
     def call(self, params, state, x, *, training, rng):
         return activations.leaky_relu(x, self.negative_slope), state
@@ -530,7 +513,7 @@ class ELU(Layer):
     def __init__(self, alpha: float = 1.0, name: str | None = None, trainable: bool = True,
                  input_shape: Sequence[int] | None = None) -> None:
         super().__init__(name, trainable, input_shape)
-        self.alpha = _real("ELU", "alpha", alpha)
+        self.alpha = float(check(alpha, FINITE, "alpha", "ELU"))
 
     def call(self, params, state, x, *, training, rng):
         return activations.elu(x, self.alpha), state
@@ -567,10 +550,8 @@ class AlphaDropout(Layer):
                  seed: int | None = None, name: str | None = None, trainable: bool = True,
                  input_shape: Sequence[int] | None = None) -> None:
         super().__init__(name, trainable, input_shape)
-        if isinstance(rate, bool) or not isinstance(rate, numbers.Real) or not 0.0 <= rate < 1.0:
-            raise ValueError(f"AlphaDropout `rate` must be a float in [0, 1), got rate={rate!r}")
-        if seed is not None and (isinstance(seed, bool) or not isinstance(seed, numbers.Integral)):
-            raise ValueError(f"AlphaDropout `seed` must be an int or None, got seed={seed!r}")
+        check(rate, UNIT_OPEN, "rate", "AlphaDropout")
+        check(seed, Optional(Interval(integer=True)), "seed", "AlphaDropout")
         if noise_shape is not None:
             noise_shape = tuple(noise_shape)
             if any(d is not None and (isinstance(d, bool) or not isinstance(d, numbers.Integral)

@@ -3,50 +3,31 @@ tf.keras's shortcuts ``l1``, ``l2`` (the classes) and ``l1_l2`` (a function)."""
 
 from __future__ import annotations
 
-import math
 from collections.abc import Callable
-from numbers import Real
 from typing import Any
 
 import jax
 import jax.numpy as jnp
 
+from hyperlab.engine.constraints import NON_NEGATIVE
+from hyperlab.engine.fields import Declared, static
+
 __all__ = ["Regularizer", "L1", "L2", "L1L2", "l1", "l2", "l1_l2", "NAMES", "get"]
 
 
-def _factor(name: str, value: Any, default: float) -> float:
-    """A non-negative finite penalty factor (``None`` means ``default``, as in Keras)."""
-    if value is None:
-        return default
-    if (
-        isinstance(value, bool)
-        or not isinstance(value, Real)
-        or not math.isfinite(value)
-        or value < 0
-    ):
-        raise ValueError(
-            f"Invalid value for argument {name}: expected a non-negative float. "
-            f"Received: {name}={value!r}"
-        )
-    return float(value)
+def _factor(default: float) -> Any:
+    """A non-negative finite penalty factor, part of the program (``None`` means
+    ``default``, as in Keras)."""
+    return static(default, NON_NEGATIVE, prepare=lambda v: default if v is None else v,
+                  convert=float)
 
 
-class Regularizer:
-    """Base class: ``reg(weights) -> scalar penalty`` added to the loss."""
+class Regularizer(Declared):
+    """Base class: ``reg(weights) -> scalar penalty`` added to the loss. Subclasses declare
+    their factors as fields (``get_config``, ``from_config`` and ``repr`` follow)."""
 
     def __call__(self, x: jax.Array) -> jax.Array:
         raise NotImplementedError
-
-    def get_config(self) -> dict[str, float]:
-        raise NotImplementedError
-
-    @classmethod
-    def from_config(cls, config: dict[str, Any]) -> Regularizer:
-        return cls(**config)
-
-    def __repr__(self) -> str:
-        args = ", ".join(f"{k}={v!r}" for k, v in self.get_config().items())
-        return f"{type(self).__name__}({args})"
 
 
 def _l1(factor: float, x: jax.Array) -> jax.Array:
@@ -66,9 +47,8 @@ class L1L2(Regularizer):
     string ``"l1_l2"`` and :func:`l1_l2` default both to 0.01.
     """
 
-    def __init__(self, l1: float = 0.0, l2: float = 0.0) -> None:
-        self.l1 = _factor("l1", l1, 0.0)
-        self.l2 = _factor("l2", l2, 0.0)
+    l1 = _factor(0.0)
+    l2 = _factor(0.0)
 
     def __call__(self, x: jax.Array) -> jax.Array:
         x = jnp.asarray(x)
@@ -79,34 +59,23 @@ class L1L2(Regularizer):
             penalty = penalty + _l2(self.l2, x)
         return penalty
 
-    def get_config(self) -> dict[str, float]:
-        return {"l1": self.l1, "l2": self.l2}
-
 
 class L1(Regularizer):
     """``l1 * sum(|x|)``."""
 
-    def __init__(self, l1: float = 0.01) -> None:
-        self.l1 = _factor("l1", l1, 0.01)
+    l1 = _factor(0.01)
 
     def __call__(self, x: jax.Array) -> jax.Array:
         return _l1(self.l1, jnp.asarray(x))
-
-    def get_config(self) -> dict[str, float]:
-        return {"l1": self.l1}
 
 
 class L2(Regularizer):
     """``l2 * sum(x**2)`` (no 1/2 factor)."""
 
-    def __init__(self, l2: float = 0.01) -> None:
-        self.l2 = _factor("l2", l2, 0.01)
+    l2 = _factor(0.01)
 
     def __call__(self, x: jax.Array) -> jax.Array:
         return _l2(self.l2, jnp.asarray(x))
-
-    def get_config(self) -> dict[str, float]:
-        return {"l2": self.l2}
 
 
 # tf.keras's aliases: ``l1(0.01)`` is ``L1(0.01)``.

@@ -196,7 +196,7 @@ class Optimizer(_LearningRateVariable, Declared):
             values["learning_rate"] = extra.pop("lr")
         values["decay"] = extra.pop("decay", None) or 0.0  # None as in Keras 3
         if extra:
-            valid = [p for p in type(self).__signature__.parameters][:-1]
+            valid = [p for p in type(self)._signature.parameters][:-1]
             raise ValueError(
                 f"{self._cls}: unknown keyword argument(s) {sorted(extra)}. "
                 f"Valid arguments: {', '.join(valid + ['lr', 'decay'])}"
