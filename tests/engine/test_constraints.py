@@ -1,0 +1,163 @@
+"""Tests for hyperlab.engine.constraints and hyperlab.engine.fields: one constraint
+vocabulary, one message format, and classes whose arguments are declared once."""
+
+from __future__ import annotations
+
+import inspect
+import math
+import re
+from typing import Any
+
+import pytest
+
+from hyperlab.engine import optimizers, regularizers, schedules
+from hyperlab.engine.constraints import (NON_NEGATIVE, POSITIVE, UNIT, UNIT_OPEN, AnyOf,
+                                         Boolean, Constraint, Duck, Interval, Items, Optional,
+                                         Options, check, message)
+from hyperlab.engine.fields import REQUIRED, Declared, Field, default, setting, static, value
+
+
+# ----------------------------------------------------------------------- constraints
+@pytest.mark.parametrize("constraint, good, bad", [
+    (NON_NEGATIVE, [0, 0.0, 3, 1e9], [-1e-9, math.nan, math.inf, "1", True, None]),
+    (POSITIVE, [1e-9, 2], [0, 0.0, -1]),
+    (UNIT, [0.0, 1.0, 0.5], [-0.1, 1.1]),
+    (UNIT_OPEN, [0.0, 0.999], [1.0, -0.1]),
+    (Interval(2, integer=True), [2, 10**400], [1, 2.0, True, "2"]),
+    (Interval(0, whole=True), [0, 3, 3.0], [2.5, -1, math.inf]),
+    (Interval(None, 5, closed="neither"), [-1e9, 4.9], [5, 6]),
+    (Options(("a", -1)), ["a", -1], ["b", -1.0, True]),
+    (Boolean(), [True, False], [0, 1, "yes", None]),
+    (Optional(POSITIVE), [None, 1.0], [0.0, "x"]),
+    (AnyOf((Boolean(), POSITIVE)), [True, 2.0], [0.0, "x"]),
+    (Duck(("evaluate",), "a schedule"), [schedules.PowerDecay(0.1, 10)], [0.1, lambda s: s]),
+    (Items(NON_NEGATIVE, min_len=1, increasing=True), [[0, 1], (0.5,)], [[], [1, 1], "ab", 3]),
+])
+def test_accepts_and_invalid_examples(constraint: Constraint, good: list, bad: list) -> None:
+    assert all(constraint.accepts(v) for v in good)
+    assert not any(constraint.accepts(v) for v in bad)
+    assert constraint.invalid() and not any(constraint.accepts(v) for v in constraint.invalid())
+
+
+@pytest.mark.parametrize("constraint, words", [
+    (NON_NEGATIVE, "a non-negative finite number"),
+    (POSITIVE, "a finite number > 0"),
+    (UNIT, "a finite number in [0, 1]"),
+    (UNIT_OPEN, "a finite number in [0, 1)"),
+    (Interval(2, integer=True), "an int >= 2"),
+    (Optional(Interval(1, integer=True)), "an int >= 1 or None"),
+    (Options(("fan_in", "fan_out")), "one of 'fan_in', 'fan_out'"),
+    (Boolean(), "a bool"),
+])
+def test_describe_says_what_is_allowed(constraint: Constraint, words: str) -> None:
+    assert constraint.describe() == words
+
+
+def test_check_returns_the_value_or_raises_the_one_message() -> None:
+    assert check(0.5, UNIT, "momentum", "SGD") == 0.5
+    with pytest.raises(ValueError) as err:
+        check(1.5, UNIT, "momentum", "SGD")
+    assert str(err.value) == ("SGD: `momentum` must be a finite number in [0, 1]. "
+                              "Received: momentum=1.5")
+    assert str(err.value) == message("SGD", "momentum", UNIT.describe(), 1.5)
+
+
+def test_check_names_the_bad_item_of_a_list() -> None:
+    with pytest.raises(ValueError, match=r"^P: `values\[1\]` must be a non-negative finite "
+                                         r"number\. Received: values\[1\]=-0\.5$"):
+        check([1.0, -0.5], Items(NON_NEGATIVE), "values", "P")
+    with pytest.raises(ValueError, match=r"strictly increasing\. Received: b=\[10, 5\]$"):
+        check([10, 5], Items(NON_NEGATIVE, increasing=True), "b", "P")
+
+
+# ----------------------------------------------------------------------- fields
+class _Base(Declared):
+    _leading = ("rate",)
+    rate = value(0.1, NON_NEGATIVE, convert=float)
+    flag = static(False, Boolean())
+    extra = value(0.9, UNIT, when=lambda self: self.flag)
+    name = setting(None)
+
+
+class _Child(_Base):
+    rate = default(0.5)
+    beta = value(0.99, UNIT_OPEN)
+    steps = value((1,), Items(POSITIVE, min_len=1), prepare=list)
+
+
+class _Needs(Declared):
+    x = value(REQUIRED, POSITIVE)
+
+
+def test_declared_fields_give_the_constructor_and_its_signature() -> None:
+    assert list(inspect.signature(_Child).parameters) == ["rate", "beta", "steps", "flag",
+                                                          "extra", "name"]
+    assert inspect.signature(_Child).parameters["rate"].default == 0.5
+    c = _Child(1, steps=(2, 3))
+    assert (c.rate, c.beta, c.steps, c.flag, c.name) == (1.0, 0.99, [2, 3], False, None)
+    assert type(c.rate) is float
+    with pytest.raises(TypeError):
+        _Needs()  # x is required
+    assert _Needs(2).x == 2  # stored as given: no convert
+    with pytest.raises(ValueError, match=r"^_Child: `beta` must be a finite number in \[0, 1\)"):
+        _Child(steps=[1], beta=1.0)
+
+
+def test_declared_fields_derive_hyperparams_static_config_and_config() -> None:
+    c = _Child(steps=[2, 3])
+    assert c.hyperparams() == {"rate": 0.5, "beta": 0.99, "steps": [2.0, 3.0]}  # extra: off
+    on = _Child(steps=[2, 3], flag=True)
+    assert on.hyperparams()["extra"] == 0.9
+    assert c.static_config() == ("_Child", (("flag", False),), ("rate", "beta", ("steps", 2)))
+    assert c.static_config() == _Child(0.7, 0.5, [9, 9]).static_config()
+    assert c.static_config() != on.static_config() != _Child(steps=[1]).static_config()
+    config = c.get_config()
+    assert config == {"rate": 0.5, "beta": 0.99, "steps": [2, 3], "flag": False, "extra": 0.9,
+                      "name": None}
+    assert _Child.from_config(config).get_config() == config
+    assert repr(c) == "_Child(rate=0.5, beta=0.99, steps=[2, 3], flag=False, extra=0.9)"
+    assert isinstance(_Base.__fields__["rate"], Field) and not hasattr(_Base, "rate")
+
+
+# ------------------------------------------- every public class, from its declarations
+_REQUIRED_ARGS: dict[str, Any] = {"initial_learning_rate": 0.1, "decay_steps": 10,
+                                  "decay_rate": 0.5, "first_decay_steps": 10,
+                                  "boundaries": [10], "values": [1.0, 0.5]}
+_CLASSES = ([getattr(optimizers, n) for n in ("SGD", "RMSprop", "Adagrad", "Adadelta", "Adam",
+                                              "Adamax", "Nadam")]
+            + [getattr(schedules, n) for n in schedules.NAMES]
+            + [regularizers.L1, regularizers.L2, regularizers.L1L2])
+
+
+def _invalid_cases() -> list:
+    cases = []
+    for cls in _CLASSES:
+        for name, f in cls.__fields__.items():
+            if f.constraint is None or not f.init:
+                continue
+            for bad in f.constraint.invalid():
+                try:
+                    prepared = f.prepare(bad) if f.prepare else bad
+                except TypeError:
+                    continue
+                if not f.constraint.accepts(prepared):  # e.g. 0 steps is "no accumulation"
+                    cases.append(pytest.param(cls, name, bad, id=f"{cls.__name__}-{name}-{bad!r}"))
+    return cases
+
+
+@pytest.mark.parametrize("cls, name, bad", _invalid_cases())
+def test_every_declared_constraint_rejects_its_invalid_values_in_one_line(
+        cls: type, name: str, bad: Any) -> None:
+    args = {k: v for k, v in _REQUIRED_ARGS.items() if k in cls.__fields__}
+    with pytest.raises(ValueError) as err:
+        cls(**{**args, name: bad})
+    text = str(err.value)
+    assert "\n" not in text
+    pattern = (rf"{cls.__name__}: `{name}(\[\d+\])?` must be .+\. "
+               rf"Received: {name}(\[\d+\])?=.+")
+    assert re.fullmatch(pattern, text, re.S), text
+
+
+def test_the_generated_cases_cover_every_class() -> None:
+    covered = {p.values[0] for p in _invalid_cases()}
+    assert covered == set(_CLASSES)
