@@ -358,13 +358,16 @@ def main(argv: Sequence[str] | None = None) -> int:
     interrupted by Ctrl-C, which may come at any moment: while the modules import too)."""
     args = None
     try:
-        with _interrupt_after():  # build_parser imports JAX
+        with _interrupt_after():
             parser = build_parser()
         try:
-            args = parser.parse_args(argv)
+            parsed = parser.parse_args(argv)
         except SystemExit as exit_:  # --help, --version, or an argparse error already printed
             code = exit_.code or 0
             return code if isinstance(code, int) else EXIT_USAGE
+        with _interrupt_after():  # the commands' handlers need JAX: --help does not wait for it
+            import jax  # noqa: F401
+        args = parsed
         return _handle(args)
     except KeyboardInterrupt:
         resume = "; what finished is stored, run the same command to resume"

@@ -24,7 +24,7 @@ from typing import Any, Callable
 
 import numpy as np
 
-from hyperlab.studies import build, planner, spec
+from hyperlab.studies import planner, spec
 from hyperlab.studies.results import RunResult, StudyResults, ValueResult
 from hyperlab.studies.store import Owner, Store, StoreError, read_npz
 
@@ -114,6 +114,7 @@ def build_cohort(group: list[planner.PlannedRun]):
     import jax
     from hyperlab.engine.model import Sequential
     from hyperlab.engine.training import Cohort
+    from hyperlab.studies import build
     first = group[0].config
     data, input_shape, n_classes = _data(first)
     models = []
