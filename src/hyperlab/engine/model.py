@@ -18,6 +18,7 @@ from hyperlab.engine import optimizers as optimizers_mod
 from hyperlab.engine.callbacks import (Callback, EarlyStopping, LearningRateScheduler,
                                        ProgbarLogger, ReduceLROnPlateau, batch_hooks, print_msg,
                                        progress_line)
+from hyperlab.engine.constraints import Interval, check
 from hyperlab.engine.history import History, KerasLogs
 from hyperlab.engine.layers import InputSpec, Layer
 from hyperlab.engine.training import CHUNK_EPOCHS, REDUCED, Cohort
@@ -539,9 +540,7 @@ def _check_labels(loss: str, y: np.ndarray, units: int, what: str) -> None:
 
 
 def _positive_int(value: Any, name: str) -> int:
-    if isinstance(value, bool) or not isinstance(value, (int, np.integer)) or value < 1:
-        raise ValueError(f"{name} must be a positive int, got {name}={value!r}")
-    return int(value)
+    return int(check(value, Interval(1, integer=True), name, "fit"))
 
 
 def _sample_weights(weights: Any, n: int, what: str) -> np.ndarray:
@@ -583,8 +582,7 @@ def _split_validation(x, y, sample_weight, validation_data, validation_split):
     (before any shuffling) become the validation data, unless ``validation_data`` is given."""
     if not validation_split or validation_data is not None:
         return x, y, sample_weight, validation_data
-    if isinstance(validation_split, bool) or not 0 < validation_split < 1:
-        raise ValueError(f"validation_split must be a float in (0, 1), got {validation_split!r}")
+    check(validation_split, Interval(0, 1, closed="neither"), "validation_split", "fit")
     if x is None or y is None:
         raise ValueError("validation_split needs x and y arrays")
     x, y = np.asarray(x), np.asarray(y)
