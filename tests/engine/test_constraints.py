@@ -14,7 +14,8 @@ from hyperlab.engine import optimizers, regularizers, schedules
 from hyperlab.engine.constraints import (NON_NEGATIVE, POSITIVE, UNIT, UNIT_OPEN, AnyOf,
                                          Boolean, Constraint, Duck, Interval, Items, Optional,
                                          Options, check, message)
-from hyperlab.engine.fields import REQUIRED, Declared, Field, default, setting, static, value
+from hyperlab.engine.fields import (REQUIRED, Declared, Field, default, fields_of, setting,
+                                    static, value)
 
 
 # ----------------------------------------------------------------------- constraints
@@ -116,7 +117,7 @@ def test_declared_fields_derive_hyperparams_static_config_and_config() -> None:
                       "name": None}
     assert _Child.from_config(config).get_config() == config
     assert repr(c) == "_Child(rate=0.5, beta=0.99, steps=[2, 3], flag=False, extra=0.9)"
-    assert isinstance(_Base.__fields__["rate"], Field) and not hasattr(_Base, "rate")
+    assert all(isinstance(f, Field) for f in fields_of(_Base)) and not hasattr(_Base, "rate")
 
 
 # ------------------------------------------- every public class, from its declarations
@@ -132,7 +133,8 @@ _CLASSES = ([getattr(optimizers, n) for n in ("SGD", "RMSprop", "Adagrad", "Adad
 def _invalid_cases() -> list:
     cases = []
     for cls in _CLASSES:
-        for name, f in cls.__fields__.items():
+        for f in fields_of(cls):
+            name = f.name
             if f.constraint is None or not f.init:
                 continue
             for bad in f.constraint.invalid():
@@ -148,7 +150,8 @@ def _invalid_cases() -> list:
 @pytest.mark.parametrize("cls, name, bad", _invalid_cases())
 def test_every_declared_constraint_rejects_its_invalid_values_in_one_line(
         cls: type, name: str, bad: Any) -> None:
-    args = {k: v for k, v in _REQUIRED_ARGS.items() if k in cls.__fields__}
+    names = {f.name for f in fields_of(cls)}
+    args = {k: v for k, v in _REQUIRED_ARGS.items() if k in names}
     with pytest.raises(ValueError) as err:
         cls(**{**args, name: bad})
     text = str(err.value)

@@ -21,7 +21,8 @@ from typing import Any, Callable, ClassVar
 
 from hyperlab.engine.constraints import Constraint, check
 
-__all__ = ["REQUIRED", "Field", "Declared", "value", "static", "setting", "default"]
+__all__ = ["REQUIRED", "Field", "Declared", "value", "static", "setting", "default",
+           "fields_of"]
 
 
 class _Required:
@@ -81,13 +82,14 @@ def _numbers(v: Any) -> Any:
 class Declared:
     """Base of classes whose constructor arguments are declared as fields.
 
-    Fields are ordered as declared, base class first; a field redeclared in a subclass
-    (e.g. with another default) keeps its place, and ``_leading`` names base fields that
-    stay ahead of a subclass's own; ``default(v)`` changes only an inherited default. ``_var_keyword`` adds ``**kwargs``, handed to
-    ``_prepare`` (which must consume or reject them).
+    Fields are ordered as declared, base class first; a field redeclared in a subclass keeps
+    its place, ``default(v)`` changes only an inherited field's default, and ``_leading``
+    names base fields that stay ahead of a subclass's own. ``_var_keyword`` adds
+    ``**kwargs``, handed to ``_prepare`` (which must consume or reject them). Like
+    dataclasses, a field without a default cannot follow one with a default.
     """
 
-    __fields__: ClassVar[dict[str, Field]] = {}
+    _fields: ClassVar[dict[str, Field]] = {}
     _signature: ClassVar[inspect.Signature]  # the constructor's, without self
     _leading: ClassVar[tuple[str, ...]] = ()
     _var_keyword: ClassVar[bool] = False
@@ -98,15 +100,15 @@ class Declared:
         defaults = {k: d.value for k, d in vars(cls).items() if isinstance(d, _Default)}
         for k in [*own, *defaults]:
             delattr(cls, k)
-        inherited = {k: own.get(k, f) for k, f in cls.__fields__.items()}
+        inherited = {k: own.get(k, f) for k, f in cls._fields.items()}
         for k, new in defaults.items():
             inherited[k] = replace(inherited[k], default=new)
         lead = {k: inherited[k] for k in cls._leading if k in inherited}
         new = {k: f for k, f in own.items() if k not in inherited}
-        cls.__fields__ = {**lead, **new, **inherited}
+        cls._fields = {**lead, **new, **inherited}
         params = [inspect.Parameter(k, inspect.Parameter.POSITIONAL_OR_KEYWORD,
                                     default=_EMPTY if f.default is REQUIRED else f.default)
-                  for k, f in cls.__fields__.items() if f.init]
+                  for k, f in cls._fields.items() if f.init]
         if cls._var_keyword:
             params.append(inspect.Parameter("kwargs", inspect.Parameter.VAR_KEYWORD))
         cls._signature = inspect.Signature(params)
@@ -119,11 +121,8 @@ class Declared:
         values = dict(bound.arguments)
         extra = values.pop("kwargs", {}) if self._var_keyword else {}
         values = self._prepare(values, extra)
-        for k, f in self.__fields__.items():
-            v = values.get(k, f.default)
-            if v is REQUIRED:
-                raise TypeError(f"{type(self).__name__}: missing argument {k!r}")
-            setattr(self, f.attr or k, self._checked(f, v))
+        for k, f in self._fields.items():
+            setattr(self, f.attr or k, self._checked(f, values.get(k, f.default)))
         self._validate()
 
     def _checked(self, f: Field, v: Any) -> Any:
@@ -152,7 +151,7 @@ class Declared:
         """Every traced value that is set, as floats (lists of floats); a nested object's
         hyperparameters (a schedule) under its ``nested_key``."""
         hp: dict[str, Any] = {}
-        for f in self.__fields__.values():
+        for f in self._fields.values():
             v = self._get(f)
             if f.role != "value" or v is None or not self._active(f):
                 continue
@@ -166,11 +165,11 @@ class Declared:
         """Hashable key of everything that shapes the program: the class, the static fields,
         which traced values are set (and list lengths), then nested objects' keys."""
         statics = tuple((f.name, self._get(f) if self._active(f) else None)
-                        for f in self.__fields__.values() if f.role == "static")
+                        for f in self._fields.values() if f.role == "static")
         shape, nested = [], []
         for key, v in self.hyperparams().items():
             shape.append((key, len(v)) if isinstance(v, list) else key)
-        for f in self.__fields__.values():
+        for f in self._fields.values():
             v = self._get(f)
             if f.role == "value" and hasattr(v, "static_config") and self._active(f):
                 nested.append(v.static_config())
@@ -179,7 +178,7 @@ class Declared:
     def get_config(self) -> dict[str, Any]:
         """The constructor arguments (``from_config`` inverts it)."""
         config = {}
-        for f in self.__fields__.values():
+        for f in self._fields.values():
             v = self._get(f)
             config[f.name] = list(v) if isinstance(v, list) else v
         return config
@@ -191,6 +190,11 @@ class Declared:
     def __repr__(self) -> str:
         args = ", ".join(f"{k}={v!r}" for k, v in self.get_config().items() if k != "name")
         return f"{type(self).__name__}({args})"
+
+
+def fields_of(cls: type[Declared]) -> tuple[Field, ...]:
+    """The fields ``cls`` declares and inherits, in constructor order."""
+    return tuple(cls._fields.values())
 
 
 def _make_init(cls: type[Declared]) -> Callable[..., None]:

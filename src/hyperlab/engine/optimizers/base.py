@@ -76,15 +76,15 @@ def _ema_on(opt: "Optimizer") -> bool:
     return opt.use_ema
 
 
-def _optional_float(check_: Interval = FINITE, **kw: Any) -> Any:
-    return value(None, Optional(check_), convert=float, **kw)
+def _optional_float(bounds: Interval = FINITE) -> Any:
+    """A traced float that may be left out (None: the stage it configures is off)."""
+    return value(None, Optional(bounds), convert=float)
 
 
 class _LearningRateVariable:
     """Keras's learning-rate variable on an optimizer whose rate is ``_learning_rate``."""
 
     _learning_rate: Any
-    _cls: str
 
     @property
     def learning_rate(self) -> Any:
@@ -99,16 +99,16 @@ class _LearningRateVariable:
     def learning_rate(self, value: Any) -> None:
         if is_schedule(self._learning_rate):
             raise TypeError(
-                f"{self._cls} was created with a learning-rate schedule as its `learning_rate`, "
+                f"{type(self).__name__} was created with a learning-rate schedule as its `learning_rate`, "
                 "hence its learning rate is not settable; create the optimizer with a float "
                 "`learning_rate` to set it."
             )
         try:
             value = float(value)
         except (TypeError, ValueError):
-            raise ValueError(f"{self._cls}: `learning_rate` must be set to a float. "
+            raise ValueError(f"{type(self).__name__}: `learning_rate` must be set to a float. "
                              f"Received: learning_rate={value!r}") from None
-        self._learning_rate = check(value, NON_NEGATIVE, "learning_rate", self._cls)
+        self._learning_rate = check(value, NON_NEGATIVE, "learning_rate", type(self).__name__)
 
     lr = learning_rate  # the Keras 2 / tf.keras name
 
@@ -182,7 +182,7 @@ class Optimizer(_LearningRateVariable, Declared):
 
     def __init_subclass__(cls, **kwargs: Any) -> None:
         super().__init_subclass__(**kwargs)
-        own = [f for k, f in cls.__fields__.items() if k not in Optimizer.__fields__]
+        own = [f for k, f in cls._fields.items() if k not in Optimizer._fields]
         cls._numeric = tuple(f.name for f in own if f.role == "value")
         cls._flags = tuple(f.name for f in own if f.role == "static")
 

@@ -7,10 +7,12 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 import jax
 import jax.numpy as jnp
 
-from hyperlab.engine.constraints import NON_NEGATIVE, UNIT, UNIT_OPEN, Boolean
+from hyperlab.engine.constraints import NON_NEGATIVE, UNIT, UNIT_OPEN, Boolean, Constraint
 from hyperlab.engine.fields import default, static, value
 from hyperlab.engine.optimizers.base import (LeafRule, Optimizer, Slots, State, Step,
                                              _KerasDefault)
@@ -19,8 +21,9 @@ from hyperlab.engine.optimizers.numerics import F32, div, one_minus, power
 __all__ = ["SGD", "RMSprop", "Adagrad", "Adadelta", "Adam", "Adamax", "Nadam"]
 
 
-def _real(default: float, constraint=NON_NEGATIVE):  # noqa: ANN202 - a field
-    return value(default, constraint, convert=float)
+def _traced(initial: float, constraint: Constraint = NON_NEGATIVE) -> Any:
+    """A traced float hyperparameter, ``initial`` by default."""
+    return value(initial, constraint, convert=float)
 
 
 class SGD(Optimizer):
@@ -37,7 +40,7 @@ class SGD(Optimizer):
     """
 
     learning_rate = default(_KerasDefault(0.01))
-    momentum = _real(0.0, UNIT)
+    momentum = _traced(0.0, UNIT)
     nesterov = static(False, Boolean())
     name = default("SGD")
     _slots = ("momentum",)
@@ -68,9 +71,9 @@ class RMSprop(Optimizer):
     networks" (2013).
     """
 
-    rho = _real(0.9, UNIT_OPEN)
-    momentum = _real(0.0, UNIT)
-    epsilon = _real(1e-7)
+    rho = _traced(0.9, UNIT_OPEN)
+    momentum = _traced(0.0, UNIT)
+    epsilon = _traced(1e-7)
     centered = static(False, Boolean())
     name = default("rmsprop")
     _slots = ("velocity", "momentum")
@@ -107,8 +110,8 @@ class Adagrad(Optimizer):
     stochastic optimization", JMLR 12 (2011).
     """
 
-    initial_accumulator_value = _real(0.1)
-    epsilon = _real(1e-7)
+    initial_accumulator_value = _traced(0.1)
+    epsilon = _traced(1e-7)
     _slots = ("accumulator",)
 
     def _slot_init(self, slot: str, param: jax.Array) -> jax.Array:
@@ -134,8 +137,8 @@ class Adadelta(Optimizer):
     Zeiler, "ADADELTA: an adaptive learning rate method", arXiv:1212.5701 (2012).
     """
 
-    rho = _real(0.95, UNIT_OPEN)
-    epsilon = _real(1e-7)
+    rho = _traced(0.95, UNIT_OPEN)
+    epsilon = _traced(1e-7)
     name = default("adadelta")
     _slots = ("accumulated_grad", "accumulated_delta_var")
 
@@ -166,9 +169,9 @@ class Adam(Optimizer):
     Reddi, Kale and Kumar, "On the convergence of Adam and beyond", ICLR 2018.
     """
 
-    beta_1 = _real(0.9, UNIT_OPEN)
-    beta_2 = _real(0.999, UNIT_OPEN)
-    epsilon = _real(1e-7)
+    beta_1 = _traced(0.9, UNIT_OPEN)
+    beta_2 = _traced(0.999, UNIT_OPEN)
+    epsilon = _traced(1e-7)
     amsgrad = static(False, Boolean())
     name = default("adam")
     _slots = ("momentum", "velocity")
@@ -203,9 +206,9 @@ class Adamax(Optimizer):
     Kingma and Ba, "Adam: a method for stochastic optimization", ICLR 2015, section 7.1.
     """
 
-    beta_1 = _real(0.9, UNIT_OPEN)
-    beta_2 = _real(0.999, UNIT_OPEN)
-    epsilon = _real(1e-7)
+    beta_1 = _traced(0.9, UNIT_OPEN)
+    beta_2 = _traced(0.999, UNIT_OPEN)
+    epsilon = _traced(1e-7)
     name = default("adamax")
     _slots = ("momentum", "norm")
 
@@ -239,9 +242,9 @@ class Nadam(Optimizer):
     Dozat, "Incorporating Nesterov momentum into Adam", ICLR 2016 workshop.
     """
 
-    beta_1 = _real(0.9, UNIT_OPEN)
-    beta_2 = _real(0.999, UNIT_OPEN)
-    epsilon = _real(1e-7)
+    beta_1 = _traced(0.9, UNIT_OPEN)
+    beta_2 = _traced(0.999, UNIT_OPEN)
+    epsilon = _traced(1e-7)
     name = default("nadam")
     _slots = ("momentum", "velocity")
 
