@@ -159,3 +159,13 @@ def test_memory_budget_sizes():
     from hyperlab.cli.studies import _size
     assert _size("4G") == 4 << 30 and _size("512MiB") == 512 << 20 and _size("1000") == 1000
     assert _size("1.5k") == 1536
+
+
+def test_every_executor_has_the_protocols_members():
+    from hyperlab.studies.executors import Executor
+    from hyperlab.studies.executors.local import LocalExecutor
+    from hyperlab.studies.executors.processes import ProcessExecutor
+    from hyperlab.studies.executors.ray import RayExecutor
+    members = {"check", "start", "run", "close"} | set(Executor.__annotations__) - {"slots"}
+    for cls in (LocalExecutor, ProcessExecutor, RayExecutor):
+        assert members <= set(dir(cls)), cls

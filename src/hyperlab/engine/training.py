@@ -22,6 +22,7 @@ from __future__ import annotations
 import functools
 import os
 import threading
+from collections import OrderedDict
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -275,20 +276,26 @@ def _compiled_chunk(p: Program):
     return jax.jit(functools.partial(_chunk, p))
 
 
-_EXECUTABLES: dict[tuple, Any] = {}
+_EXECUTABLES: OrderedDict[tuple, Any] = OrderedDict()  # least recently used first
+_EXECUTABLES_MAX = 64
 _EXECUTABLES_LOCK = threading.Lock()
 
 
 def _executable(p: Program, carry, run, data):
-    """The compiled chunk program for these argument shapes (compiled once per process)."""
+    """The compiled chunk program for these argument shapes (compiled once per process; the
+    ``_EXECUTABLES_MAX`` most recently used are kept)."""
     shapes = jax.tree.map(lambda a: (a.shape, str(a.dtype)), (carry, run, data))
     key = (p, str(jax.tree.structure(shapes)), tuple(jax.tree.leaves(shapes)))
     with _EXECUTABLES_LOCK:
         if key in _EXECUTABLES:
+            _EXECUTABLES.move_to_end(key)
             return _EXECUTABLES[key]
     compiled = _compiled_chunk(p).lower(carry, run, data, jnp.int32(0)).compile()
     with _EXECUTABLES_LOCK:
-        return _EXECUTABLES.setdefault(key, compiled)
+        compiled = _EXECUTABLES.setdefault(key, compiled)
+        while len(_EXECUTABLES) > _EXECUTABLES_MAX:
+            _EXECUTABLES.popitem(last=False)
+        return compiled
 
 
 @functools.lru_cache(maxsize=64)

@@ -22,8 +22,8 @@ from typing import Any
 from hyperlab.studies import planner, spec
 from hyperlab.studies.executors import core
 from hyperlab.studies.executors.core import (CheckpointError, CohortsFailed, CohortTask,
-                                             Driver, ExecutorError, assemble, build_cohort,
-                                             restore, snapshot, versions)
+                                             Driver, Executor, ExecutorError, assemble,
+                                             build_cohort, restore, snapshot, versions)
 from hyperlab.studies.results import StudyResults
 from hyperlab.studies.store import Store
 
@@ -31,7 +31,7 @@ EXECUTORS = ("local", "processes", "ray")
 
 
 def make_executor(name: str = "local", *, workers: int | None = None, retries: int = 2,
-                  address: str | None = None):
+                  address: str | None = None) -> Executor:
     """An executor by name; ExecutorError (one line) for bad input."""
     if name not in EXECUTORS:
         raise ExecutorError(f"--executor: unknown executor {name!r}; expected one of "
@@ -70,7 +70,7 @@ def run_study(study: spec.Study, store: Store, *, progress: bool = True,
 
 
 def run_studies(studies: list[spec.Study], store: Store, *, progress: bool = True,
-                max_cohort_runs: int = 512, on_done=None, executor: Any = "local",
+                max_cohort_runs: int = 512, on_done=None, executor: str | Executor = "local",
                 workers: int | None = None, retries: int = 2, address: str | None = None,
                 memory_budget: int | None = None) -> list[StudyResults]:
     """Run several studies; ``on_done(study, results, seconds)`` after each, in order.
@@ -114,6 +114,6 @@ def run_studies(studies: list[spec.Study], store: Store, *, progress: bool = Tru
     return results
 
 
-__all__ = ["EXECUTORS", "CheckpointError", "CohortTask", "CohortsFailed", "Driver",
+__all__ = ["EXECUTORS", "CheckpointError", "CohortTask", "CohortsFailed", "Driver", "Executor",
            "ExecutorError", "assemble", "build_cohort", "check_limits", "make_executor",
            "restore", "run_studies", "run_study", "snapshot", "versions"]

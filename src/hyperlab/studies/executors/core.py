@@ -16,11 +16,10 @@ cohort is discarded, with a warning, and the cohort restarts from epoch 0.
 from __future__ import annotations
 
 import io
-import os
 import sys
 import time
 from dataclasses import dataclass, field
-from typing import Any, Callable
+from typing import Any, Callable, Protocol
 
 import numpy as np
 
@@ -186,10 +185,8 @@ def init_worker(share: int) -> None:
 
 def run_task(task: CohortTask, report: Report) -> dict[str, Any]:
     """A worker's whole job for one cohort: build, train, return plain results."""
-    start = time.perf_counter()
     cohort = build_cohort(task.runs)
-    results = train(task.runs, cohort, task.checkpoint, report)
-    return {"results": results, "worker_s": time.perf_counter() - start, "pid": os.getpid()}
+    return {"results": train(task.runs, cohort, task.checkpoint, report)}
 
 
 def snapshot(cohort, seconds: float) -> bytes:
@@ -263,6 +260,28 @@ def assemble(study: spec.Study, variants: list[spec.Variant], runs: list[planner
                         baseline=study.baseline)
 
 
+class Executor(Protocol):
+    """What trains cohorts: ``local``, ``processes`` and ``ray`` (``make_executor``).
+
+    ``run_studies`` calls ``start`` (it may be called again: it does nothing when started)
+    and ``run`` until no cohort is left; the executor's owner calls ``check`` before it
+    opens the store and ``close`` at the end. ``run`` trains ``tasks`` and tells ``driver``
+    of each cohort's start, progress, checkpoints and end (or failure); the driver alone
+    writes the store."""
+
+    name: str
+    slots: int          # cohorts in memory at once: they share the memory budget
+    by_study: bool      # whether studies train one after another (else longest cohorts first)
+
+    def check(self) -> None: ...
+
+    def start(self) -> None: ...
+
+    def run(self, tasks: list[CohortTask], driver: Driver) -> None: ...
+
+    def close(self) -> None: ...
+
+
 # ---------------------------------------------------------------------------- the driver
 @dataclass
 class _Plan:
@@ -317,7 +336,6 @@ class Driver:
         self._announced = 0
         self.failures: list[tuple[str, str, str]] = []
         self.failed_indices: list[int] = []
-        self.worker_seconds: dict[int, float] = {}
         self.bar = None
         if progress and tasks:
             from tqdm.auto import tqdm
@@ -432,7 +450,7 @@ class Driver:
             self.store.heartbeat(self.owner)
 
     # ---- at the end of a cohort
-    def finished(self, index: int, results: list[RunResult], worker_s: float | None = None) -> None:
+    def finished(self, index: int, results: list[RunResult]) -> None:
         if index in self._closed:
             return
         task = self.tasks[index]
@@ -442,8 +460,6 @@ class Driver:
         self.store.put_runs([(r, run.config) for r, run in zip(results, task.runs)],
                             study=task.study, versions=versions(), cohort=task.key,
                             owner=self.owner)
-        if worker_s is not None:
-            self.worker_seconds[index] = worker_s
         plan = self.plans[self._study_of[index]]
         for r in results:
             plan.stored[r.key] = r

@@ -25,9 +25,6 @@ class LocalExecutor:
         # cohorts in memory at once: the one training and those built and compiling ahead
         self.slots = self.compile_threads + 2
 
-    def describe(self) -> str:
-        return f"local (this process, {self.compile_threads} compile thread(s))"
-
     def check(self) -> None:
         """Nothing to check before the store is opened."""
 

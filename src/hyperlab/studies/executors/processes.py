@@ -108,9 +108,6 @@ class ProcessExecutor:
         self._pool: list[_Worker] = []
         self._spawned = 0
 
-    def describe(self) -> str:
-        return f"processes ({self.workers} workers)"
-
     def _spawn(self) -> _Worker:
         self._spawned += 1
         share = max(1, (os.cpu_count() or 1) // self.workers)
@@ -170,7 +167,7 @@ class ProcessExecutor:
                         kind, index, payload = worker.conn.recv()
                         if kind == "done":
                             worker.task = None
-                            driver.finished(index, payload["results"], payload["worker_s"])
+                            driver.finished(index, payload["results"])
                         elif kind == "error":        # raised by the code: the same again
                             worker.task = None
                             driver.failed(index, _last_line(payload))

@@ -118,10 +118,6 @@ class RayExecutor:
         self._owned = False
         self._queue = None
 
-    def describe(self) -> str:
-        where = f"cluster at {self.address}" if self.address else f"local, {self.slots} CPUs"
-        return f"ray ({where})"
-
     def _options(self) -> dict[str, Any]:
         return {"num_cpus": 1}
 
@@ -255,4 +251,4 @@ class RayExecutor:
             else:
                 driver.failed(task.index, f"{error} (attempt {n} of {n})")
             return
-        driver.finished(task.index, out["results"], out["worker_s"])
+        driver.finished(task.index, out["results"])
