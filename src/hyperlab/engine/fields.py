@@ -84,14 +84,17 @@ class Declared:
 
     Fields are ordered as declared, base class first; a field redeclared in a subclass keeps
     its place, ``default(v)`` changes only an inherited field's default, and ``_leading``
-    names base fields that stay ahead of a subclass's own. ``_var_keyword`` adds
-    ``**kwargs``, handed to ``_prepare`` (which must consume or reject them). Like
-    dataclasses, a field without a default cannot follow one with a default.
+    (``_trailing``) name base fields that stay ahead of (after) a subclass's own. A class
+    that writes its own ``__init__`` keeps it (and calls a base's ``__init__`` with the
+    field values). ``_var_keyword`` adds ``**kwargs``, handed to ``_prepare`` (which must
+    consume or reject them). Like dataclasses, a field without a default cannot follow one
+    with a default.
     """
 
     _fields: ClassVar[dict[str, Field]] = {}
     _signature: ClassVar[inspect.Signature]  # the constructor's, without self
     _leading: ClassVar[tuple[str, ...]] = ()
+    _trailing: ClassVar[tuple[str, ...]] = ()
     _var_keyword: ClassVar[bool] = False
 
     def __init_subclass__(cls, **kwargs: Any) -> None:
@@ -104,15 +107,17 @@ class Declared:
         for k, new in defaults.items():
             inherited[k] = replace(inherited[k], default=new)
         lead = {k: inherited[k] for k in cls._leading if k in inherited}
+        trail = {k: inherited[k] for k in cls._trailing if k in inherited}
         new = {k: f for k, f in own.items() if k not in inherited}
-        cls._fields = {**lead, **new, **inherited}
+        rest = {k: f for k, f in inherited.items() if k not in trail}
+        cls._fields = {**lead, **new, **rest, **trail}
         params = [inspect.Parameter(k, inspect.Parameter.POSITIONAL_OR_KEYWORD,
                                     default=_EMPTY if f.default is REQUIRED else f.default)
                   for k, f in cls._fields.items() if f.init]
         if cls._var_keyword:
             params.append(inspect.Parameter("kwargs", inspect.Parameter.VAR_KEYWORD))
         cls._signature = inspect.Signature(params)
-        if "__init__" not in vars(cls):
+        if cls.__init__ is object.__init__ or getattr(cls.__init__, "_declared", False):
             cls.__init__ = _make_init(cls)  # type: ignore[method-assign]
 
     def _construct(self, args: tuple, kwargs: dict[str, Any]) -> None:
@@ -205,4 +210,5 @@ def _make_init(cls: type[Declared]) -> Callable[..., None]:
     __init__.__signature__ = cls._signature.replace(  # type: ignore[attr-defined]
         parameters=[self_param, *cls._signature.parameters.values()])
     __init__.__qualname__ = f"{cls.__qualname__}.__init__"
+    __init__._declared = True  # type: ignore[attr-defined]  # a subclass gets its own
     return __init__

@@ -16,7 +16,8 @@ from typing import Any
 import jax
 import jax.numpy as jnp
 
-from hyperlab.engine.constraints import POSITIVE, Interval, Optional, Options, check
+from hyperlab.engine.constraints import POSITIVE, Interval, Optional, Options
+from hyperlab.engine.fields import Declared, setting
 
 __all__ = [
     "Initializer",
@@ -61,22 +62,12 @@ def compute_fans(shape: Shape) -> tuple[int, int]:
     return int(shape[-2] * receptive_field), int(shape[-1] * receptive_field)
 
 
-class Initializer:
-    """Base class: ``init(key, shape, dtype=jnp.float32) -> jax.Array``."""
+class Initializer(Declared):
+    """Base class: ``init(key, shape, dtype=jnp.float32) -> jax.Array``. Subclasses declare
+    their arguments as fields (``get_config``, ``from_config`` and ``repr`` follow)."""
 
     def __call__(self, key: jax.Array | None, shape: Shape, dtype: Any = jnp.float32) -> jax.Array:
         raise NotImplementedError
-
-    def get_config(self) -> dict[str, Any]:
-        return {}
-
-    @classmethod
-    def from_config(cls, config: dict[str, Any]) -> Initializer:
-        return cls(**config)
-
-    def __repr__(self) -> str:
-        args = ", ".join(f"{k}={v!r}" for k, v in self.get_config().items())
-        return f"{type(self).__name__}({args})"
 
 
 class Zeros(Initializer):
@@ -96,19 +87,15 @@ class Ones(Initializer):
 class Constant(Initializer):
     """Every entry equal to ``value``."""
 
-    def __init__(self, value: float = 0.0) -> None:
-        self.value = value
+    value = setting(0.0)
 
     def __call__(self, key: jax.Array | None, shape: Shape, dtype: Any = jnp.float32) -> jax.Array:
         return jnp.full(tuple(shape), self.value, dtype=dtype)
 
-    def get_config(self) -> dict[str, Any]:
-        return {"value": self.value}
-
 
 class _RandomInitializer(Initializer):
-    def __init__(self, seed: int | None = None) -> None:
-        self.seed = check(seed, Optional(Interval(integer=True)), "seed", type(self).__name__)
+    _trailing = ("seed",)
+    seed = setting(None, Optional(Interval(integer=True)))
 
     def _key(self, key: jax.Array | None) -> jax.Array:
         if self.seed is not None:
@@ -118,9 +105,6 @@ class _RandomInitializer(Initializer):
                 f"{type(self).__name__} without a seed needs a PRNG key. Received: key=None"
             )
         return key
-
-    def get_config(self) -> dict[str, Any]:
-        return {"seed": self.seed}
 
 
 def _floating(dtype: Any, name: str) -> Any:
@@ -149,62 +133,54 @@ def _uniform(key: jax.Array, shape: Shape, dtype: Any, minval: float, maxval: fl
 class RandomNormal(_RandomInitializer):
     """Normal(mean, stddev)."""
 
-    def __init__(self, mean: float = 0.0, stddev: float = 0.05, seed: int | None = None) -> None:
-        super().__init__(seed)
-        self.mean = mean
-        self.stddev = stddev
+    mean = setting(0.0)
+    stddev = setting(0.05)
 
     def __call__(self, key: jax.Array | None, shape: Shape, dtype: Any = jnp.float32) -> jax.Array:
         return _normal(
             self._key(key), shape, _floating(dtype, "RandomNormal"), self.mean, self.stddev
         )
 
-    def get_config(self) -> dict[str, Any]:
-        return {"mean": self.mean, "stddev": self.stddev, **super().get_config()}
-
 
 class TruncatedNormal(_RandomInitializer):
     """Normal(mean, stddev) truncated at two ``stddev`` from the mean."""
 
-    def __init__(self, mean: float = 0.0, stddev: float = 0.05, seed: int | None = None) -> None:
-        super().__init__(seed)
-        self.mean = mean
-        self.stddev = stddev
+    mean = setting(0.0)
+    stddev = setting(0.05)
 
     def __call__(self, key: jax.Array | None, shape: Shape, dtype: Any = jnp.float32) -> jax.Array:
         return _truncated(
             self._key(key), shape, _floating(dtype, "TruncatedNormal"), self.mean, self.stddev
         )
 
-    def get_config(self) -> dict[str, Any]:
-        return {"mean": self.mean, "stddev": self.stddev, **super().get_config()}
-
 
 class RandomUniform(_RandomInitializer):
     """Uniform on ``[minval, maxval)``."""
 
-    def __init__(
-        self, minval: float = -0.05, maxval: float = 0.05, seed: int | None = None
-    ) -> None:
-        super().__init__(seed)
-        if not minval < maxval:
+    minval = setting(-0.05)
+    maxval = setting(0.05)
+
+    def _validate(self) -> None:
+        if not self.minval < self.maxval:
             raise ValueError(
-                f"Argument `minval` must be < `maxval`. Received: minval={minval}, maxval={maxval}"
+                f"RandomUniform: `minval` must be < `maxval`. Received: minval={self.minval}, "
+                f"maxval={self.maxval}"
             )
-        self.minval = minval
-        self.maxval = maxval
 
     def __call__(self, key: jax.Array | None, shape: Shape, dtype: Any = jnp.float32) -> jax.Array:
         return _uniform(
             self._key(key), shape, _floating(dtype, "RandomUniform"), self.minval, self.maxval
         )
 
-    def get_config(self) -> dict[str, Any]:
-        return {"minval": self.minval, "maxval": self.maxval, **super().get_config()}
-
 
 _MODES = ("fan_in", "fan_out", "fan_avg")
 _DISTRIBUTIONS = ("truncated_normal", "untruncated_normal", "uniform")
+
+
+def _distribution(name: Any) -> str:
+    """Keras's spelling: any case, ``"normal"`` for ``"truncated_normal"``."""
+    name = str(name).lower()
+    return "truncated_normal" if name == "normal" else name
 
 
 class VarianceScaling(_RandomInitializer):
@@ -218,23 +194,9 @@ class VarianceScaling(_RandomInitializer):
     ``distribution="normal"`` is Keras's alias of ``"truncated_normal"``. ``n`` is at least 1.
     """
 
-    def __init__(
-        self,
-        scale: float = 1.0,
-        mode: str = "fan_in",
-        distribution: str = "truncated_normal",
-        seed: int | None = None,
-    ) -> None:
-        super().__init__(seed)
-        owner = type(self).__name__
-        check(scale, POSITIVE, "scale", owner)
-        check(mode, Options(_MODES), "mode", owner)
-        dist = str(distribution).lower()
-        dist = check("truncated_normal" if dist == "normal" else dist, Options(_DISTRIBUTIONS),
-                     "distribution", owner)
-        self.scale = scale
-        self.mode = mode
-        self.distribution = dist
+    scale = setting(1.0, POSITIVE)
+    mode = setting("fan_in", Options(_MODES))
+    distribution = setting("truncated_normal", Options(_DISTRIBUTIONS), prepare=_distribution)
 
     def variance(self, shape: Shape) -> float:
         """The target variance ``scale / n`` for ``shape``."""
@@ -252,14 +214,6 @@ class VarianceScaling(_RandomInitializer):
             return _normal(key, shape, dtype, 0.0, math.sqrt(variance))
         limit = math.sqrt(3.0 * variance)
         return _uniform(key, shape, dtype, -limit, limit)
-
-    def get_config(self) -> dict[str, Any]:
-        return {
-            "scale": self.scale,
-            "mode": self.mode,
-            "distribution": self.distribution,
-            **super().get_config(),
-        }
 
 
 class _Preset(VarianceScaling):
