@@ -25,7 +25,8 @@ import jax.numpy as jnp
 import numpy as np
 
 from hyperlab.engine import losses as losses_mod
-from hyperlab.engine.constraints import NON_NEGATIVE, UNIT_OPEN, Interval, Options, check
+from hyperlab.engine.constraints import NON_NEGATIVE, UNIT_OPEN, Interval, Options
+from hyperlab.engine.fields import Declared, setting, static, value
 
 
 class Callback:
@@ -93,11 +94,11 @@ def print_msg(message: str) -> None:
 
 
 _COUNT = Interval(0, whole=True)  # patience and the like: 3 or 3.0
+_MODES = Options(("auto", "min", "max"))
 
 
 def _direction(monitor: str, mode: str, who: str) -> bool:
     """True when the monitored quantity should decrease (``mode="min"``)."""
-    check(mode, Options(("auto", "min", "max")), "mode", who)
     if mode != "auto":
         return mode == "min"
     if who == "ReduceLROnPlateau":  # Keras: "acc" in the name means maximise
@@ -151,30 +152,31 @@ class LearningRateScheduler(Callback):
         return np.asarray(self.values(epochs, initial_lr, start), np.float32)
 
 
-class ReduceLROnPlateau(Callback):
+class ReduceLROnPlateau(Declared, Callback):
     """Multiply the learning rate by ``factor`` once ``monitor`` has not improved by more
     than ``min_delta`` for ``patience`` epochs; then wait ``cooldown`` epochs; never go
-    below ``min_lr``. The logged ``learning_rate`` is the rate used during the epoch."""
+    below ``min_lr``. The logged ``learning_rate`` is the rate used during the epoch.
+    ``epsilon`` is Keras 2's name of ``min_delta``."""
 
-    def __init__(self, monitor: str = "val_loss", factor: float = 0.1, patience: int = 10,
-                 verbose: int = 0, mode: str = "auto", min_delta: float = 1e-4,
-                 cooldown: int = 0, min_lr: float = 0.0, **kwargs: Any) -> None:
-        if "epsilon" in kwargs:  # Keras 2 name of min_delta
-            min_delta = kwargs.pop("epsilon")
-        if kwargs:
-            raise ValueError(f"ReduceLROnPlateau got unknown arguments {sorted(kwargs)}")
-        check(factor, UNIT_OPEN, "factor", "ReduceLROnPlateau")
-        check(patience, _COUNT, "patience", "ReduceLROnPlateau")
-        check(cooldown, _COUNT, "cooldown", "ReduceLROnPlateau")
-        check(min_lr, NON_NEGATIVE, "min_lr", "ReduceLROnPlateau")
-        self.monitor, self.factor, self.patience = monitor, float(factor), int(patience)
-        self.verbose, self.mode, self.min_delta = verbose, mode, float(min_delta)
-        self.cooldown, self.min_lr = int(cooldown), float(min_lr)
-        self.minimize = _direction(monitor, mode, "ReduceLROnPlateau")
+    _var_keyword = True
+    monitor = static("val_loss")
+    factor = value(0.1, UNIT_OPEN, convert=float)
+    patience = value(10, _COUNT, convert=int)
+    verbose = setting(0, config=False)
+    mode = static("auto", _MODES)
+    min_delta = value(1e-4, convert=float)
+    cooldown = value(0, _COUNT, convert=int)
+    min_lr = value(0.0, NON_NEGATIVE, convert=float)
 
-    def hyperparams(self) -> dict[str, float]:
-        return {"factor": self.factor, "patience": self.patience, "min_delta": self.min_delta,
-                "cooldown": self.cooldown, "min_lr": self.min_lr}
+    def _prepare(self, values: dict[str, Any], extra: dict[str, Any]) -> dict[str, Any]:
+        if "epsilon" in extra:
+            values["min_delta"] = extra.pop("epsilon")
+        if extra:
+            raise ValueError(f"ReduceLROnPlateau got unknown arguments {sorted(extra)}")
+        return values
+
+    def _validate(self) -> None:
+        self.minimize = _direction(self.monitor, self.mode, "ReduceLROnPlateau")
 
     def static_config(self) -> tuple:
         return ("ReduceLROnPlateau", self.monitor, self.minimize)
@@ -199,34 +201,30 @@ class ReduceLROnPlateau(Callback):
         wait = jnp.where(reduce, 0, wait)
         return {"best": best, "wait": wait, "cooldown": cooldown}, new_lr
 
-    def get_config(self):
-        return {"monitor": self.monitor, "factor": self.factor, "patience": self.patience,
-                "mode": self.mode, "min_delta": self.min_delta, "cooldown": self.cooldown,
-                "min_lr": self.min_lr}
 
-
-class EarlyStopping(Callback):
+class EarlyStopping(Declared, Callback):
     """Stop a run once ``monitor`` has not improved by more than ``min_delta`` for
     ``patience`` epochs (not before ``start_from_epoch``; improvements must also beat
     ``baseline`` to reset the count). With ``restore_best_weights`` the best epoch's weights
     are restored when training ends (Keras 3). A stopped run freezes while runs trained
     beside it go on."""
 
-    def __init__(self, monitor: str = "val_loss", min_delta: float = 0.0, patience: int = 0,
-                 verbose: int = 0, mode: str = "auto", baseline: float | None = None,
-                 restore_best_weights: bool = False, start_from_epoch: int = 0) -> None:
-        check(patience, _COUNT, "patience", "EarlyStopping")
-        check(start_from_epoch, _COUNT, "start_from_epoch", "EarlyStopping")
-        self.monitor, self.min_delta, self.patience = monitor, abs(float(min_delta)), int(patience)
-        self.verbose, self.mode, self.baseline = verbose, mode, baseline
-        self.restore_best_weights = bool(restore_best_weights)
-        self.start_from_epoch = int(start_from_epoch)
-        self.minimize = _direction(monitor, mode, "EarlyStopping")
+    monitor = static("val_loss")
+    min_delta = value(0.0, convert=lambda v: abs(float(v)))
+    patience = value(0, _COUNT, convert=int)
+    verbose = setting(0, config=False)
+    mode = static("auto", _MODES)
+    baseline = value(None)
+    restore_best_weights = static(False, convert=bool)
+    start_from_epoch = value(0, _COUNT, convert=int)
+
+    def _validate(self) -> None:
+        self.minimize = _direction(self.monitor, self.mode, "EarlyStopping")
 
     def hyperparams(self) -> dict[str, float]:
-        return {"min_delta": self.min_delta, "patience": self.patience,
-                "baseline": np.nan if self.baseline is None else float(self.baseline),
-                "start_from_epoch": self.start_from_epoch}
+        """The traced values; no ``baseline`` is NaN (one program with and without)."""
+        return {**super().hyperparams(),
+                "baseline": np.nan if self.baseline is None else float(self.baseline)}
 
     def static_config(self) -> tuple:
         return ("EarlyStopping", self.monitor, self.minimize, self.restore_best_weights)
@@ -253,12 +251,6 @@ class EarlyStopping(Callback):
                  "best_epoch": jnp.where(take, epoch, cs["best_epoch"]),
                  "has_weights": cs["has_weights"] | take}
         return state, stop, take
-
-    def get_config(self):
-        return {"monitor": self.monitor, "min_delta": self.min_delta, "patience": self.patience,
-                "mode": self.mode, "baseline": self.baseline,
-                "restore_best_weights": self.restore_best_weights,
-                "start_from_epoch": self.start_from_epoch}
 
 
 # ---------------------------------------------------------------- Python callbacks

@@ -47,6 +47,7 @@ class Field:
     init: bool = True  # a constructor parameter; else the class's `_prepare` supplies it
     attr: str = ""  # the instance attribute, when it is not the field's name
     nested_key: str = ""  # hyperparams() key of a nested object's hyperparameters
+    config: bool = True  # in get_config()
     name: str = ""  # set from the class body
 
 
@@ -117,7 +118,8 @@ class Declared:
         if cls._var_keyword:
             params.append(inspect.Parameter("kwargs", inspect.Parameter.VAR_KEYWORD))
         cls._signature = inspect.Signature(params)
-        if cls.__init__ is object.__init__ or getattr(cls.__init__, "_declared", False):
+        writer = next(c for c in cls.__mro__ if "__init__" in vars(c))
+        if not issubclass(writer, Declared) or getattr(writer.__init__, "_declared", False):
             cls.__init__ = _make_init(cls)  # type: ignore[method-assign]
 
     def _construct(self, args: tuple, kwargs: dict[str, Any]) -> None:
@@ -184,8 +186,9 @@ class Declared:
         """The constructor arguments (``from_config`` inverts it)."""
         config = {}
         for f in self._fields.values():
-            v = self._get(f)
-            config[f.name] = list(v) if isinstance(v, list) else v
+            if f.config:
+                v = self._get(f)
+                config[f.name] = list(v) if isinstance(v, list) else v
         return config
 
     @classmethod
