@@ -28,6 +28,7 @@ from typing import Any, Callable, Iterator, NoReturn, Sequence
 
 from hyperlab.cli._common import (EXIT_USAGE, PROG, Formatter, parse_batch_size, parse_pairs,
                                   print_error)
+from hyperlab.studies.build import LOG_KEYS, TUTORIAL_SGD
 
 EXIT_INTERRUPTED = 130
 # Commands that store what they finish, so that running them again resumes.
@@ -41,10 +42,6 @@ MEMORY_FIXES = {
 }
 MEMORY_FIXES["reproduce"] = MEMORY_FIXES["run"]
 
-# The tutorial's run: what `hyperlab fit` does without flags.
-TUTORIAL_SGD = {"learning_rate": 0.01, "momentum": 0.9}
-# What `fit` logs each epoch (with validation data): what a callback can monitor.
-LOGGED = ("loss", "accuracy", "val_loss", "val_accuracy", "learning_rate")
 
 
 # ---------------------------------------------------------------------------- parsing helpers
@@ -166,8 +163,9 @@ def add_fit_parser(subparsers: argparse._SubParsersAction) -> None:
 
 
 def _commands() -> tuple[Callable[[argparse._SubParsersAction], None], ...]:
-    from hyperlab.cli import report, store, studies, visual
-    return (add_fit_parser,) + studies.COMMANDS + visual.COMMANDS + report.COMMANDS + store.COMMANDS
+    from hyperlab.cli import lab, report, store, studies, visual
+    return (add_fit_parser,) + studies.COMMANDS + visual.COMMANDS + report.COMMANDS + store.COMMANDS \
+        + lab.COMMANDS
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -277,9 +275,9 @@ def build_training(config: dict[str, Any]):
         raise ValueError(f"{optimizer_cls.__name__}: {err}") from None
     for flag, key in (("--plateau", "plateau"), ("--early-stopping", "early_stopping")):
         monitor = (config[key] or {}).get("monitor", "val_loss")
-        if monitor not in LOGGED:
+        if monitor not in LOG_KEYS:
             raise ValueError(f"{flag}: monitor={monitor!r} is not logged by fit; "
-                             f"choose one of {', '.join(LOGGED)}")
+                             f"choose one of {', '.join(LOG_KEYS)}")
     if config["plateau"] is not None:
         with blame("--plateau"):
             callbacks.append(hl.callbacks.ReduceLROnPlateau(**config["plateau"]))

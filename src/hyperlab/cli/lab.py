@@ -1,0 +1,91 @@
+"""``hyperlab lab``: the live lab, a local web page on the results store.
+
+    hyperlab lab                                # hyperlab-results/hyperlab.db, opens the browser
+    hyperlab lab my-study.toml --out results    # also a study file; store results/hyperlab.db
+    hyperlab lab --db runs.db --port 8765 --no-browser
+
+The server binds 127.0.0.1 unless ``--host`` says otherwise and answers only requests that
+carry the random token of the URL it prints. The web stack is imported when the command
+runs, never for ``--help``.
+"""
+from __future__ import annotations
+
+import argparse
+import secrets
+import socket
+from pathlib import Path
+
+from hyperlab.cli._common import DEFAULT_OUT, Formatter, output_flags
+
+INSTALL = "pip install 'hyperlab[lab]'"
+
+
+def add_lab_parser(subparsers: argparse._SubParsersAction) -> None:
+    p = subparsers.add_parser(
+        "lab", formatter_class=Formatter,
+        help="open the live lab: studies, answers and curves in the browser; edit and run",
+        description="Serve a local web page on the results store: every study with its question\n"
+                    "and current answer; one study's measures and learning curves (every seed,\n"
+                    "median and band); a form to change its knobs and train what the store\n"
+                    "lacks, with progress as chunks finish. The store is the only state: several\n"
+                    "tabs and a running 'hyperlab run' can share it. Stop with Ctrl-C.",
+        epilog="examples:\n"
+               "  hyperlab lab\n"
+               "  hyperlab lab my-study.toml --out results\n"
+               "  hyperlab lab --db runs.db --port 8765 --no-browser\n"
+               f"\nneeds the web stack: {INSTALL}")
+    p.add_argument("files", nargs="*", metavar="STUDY_FILE",
+                   help="study files to open besides the built-in studies")
+    output_flags(p)
+    p.add_argument("--host", default="127.0.0.1",
+                   help="address to listen on (default: 127.0.0.1, this machine only; e.g. "
+                        "--host 0.0.0.0 to let other machines in, with the token)")
+    p.add_argument("--port", type=int, default=0,
+                   help="port to listen on (default: 0, a free one; e.g. --port 8765)")
+    p.add_argument("--no-browser", action="store_true", help="print the URL, open no browser")
+    p.set_defaults(handler=cmd_lab)
+
+
+COMMANDS = (add_lab_parser,)
+
+
+def cmd_lab(args: argparse.Namespace) -> int:
+    """Check the files, bind the port, print the URL, serve until Ctrl-C."""
+    try:
+        import uvicorn
+        from hyperlab.lab.app import create_app
+    except ImportError as err:
+        raise ValueError(f"the lab needs its web stack ({err.name} is missing): {INSTALL}") from None
+    from hyperlab import studies
+    if not 0 <= args.port <= 65535:
+        raise ValueError(f"--port: expected 0 (a free port) to 65535, found {args.port}")
+    files = tuple(Path(f) for f in args.files)
+    for path in files:
+        studies.load(path)  # a bad study file: its one-line error before the server starts
+    db = Path(args.db) if args.db else Path(args.out or DEFAULT_OUT) / "hyperlab.db"
+    token = secrets.token_urlsafe(16)
+    sock = _bind(args.host, args.port)
+    port = sock.getsockname()[1]
+    host = f"[{args.host}]" if ":" in args.host else args.host
+    url = f"http://{host}:{port}/?token={token}"
+    print(f"hyperlab lab on {db}: {url}\n(Ctrl-C to stop)", flush=True)
+    if not args.no_browser:
+        import webbrowser
+        webbrowser.open(url)
+    server = uvicorn.Server(uvicorn.Config(create_app(db, token, files), log_level="warning"))
+    server.run(sockets=[sock])
+    return 0
+
+
+def _bind(host: str, port: int) -> socket.socket:
+    """A listening socket on ``host:port`` (port 0: a free one), or one line saying why not."""
+    try:
+        family = socket.AF_INET6 if ":" in host else socket.AF_INET
+        sock = socket.socket(family, socket.SOCK_STREAM)
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        sock.bind((host, port))
+        sock.listen(128)
+    except OSError as err:
+        raise ValueError(f"cannot listen on {host}:{port} ({err.strerror or err}); choose "
+                         "another with --host/--port") from None
+    return sock

@@ -1,0 +1,198 @@
+"""The lab's routes (Starlette): the page, its static files and the JSON it reads.
+
+    GET  /                          the page (index.html, the token written into it)
+    GET  /static/...                lab.js, lab.css and the vendored Plotly
+    GET  /api/studies               every study with its question and current answer
+    GET  /api/studies/NAME?KNOBS    one study: answer, measures, curves, form
+    POST /api/studies/NAME/run      train it (JSON body: the knobs); 202 and the job
+    GET  /api/jobs/current          the job in flight or last finished (null: none yet)
+    GET  /api/jobs/ID/events        the job's progress as server-sent events, until it ends
+    POST /api/jobs/ID/cancel        cancel it
+
+Every request must carry the token (``?token=`` or the ``X-Lab-Token`` header), else 403.
+The store is the only state: each request opens it, reads and closes it. Bad knobs are
+answered with 400 and ``{"error": <the command line's one-line message>, "knob": <field>}``.
+"""
+from __future__ import annotations
+
+import asyncio
+import hmac
+import json
+from contextlib import asynccontextmanager, contextmanager
+from importlib import resources
+from pathlib import Path
+from typing import AsyncIterator, Iterator
+from urllib.parse import parse_qs
+
+from starlette.applications import Starlette
+from starlette.requests import Request
+from starlette.responses import HTMLResponse, JSONResponse, PlainTextResponse, Response, StreamingResponse
+from starlette.routing import Mount, Route
+from starlette.staticfiles import StaticFiles
+from starlette.types import ASGIApp, Receive, Scope, Send
+
+from hyperlab.lab import views
+from hyperlab.lab.jobs import FINISHED, Runner
+from hyperlab.studies.store import Store
+
+STATIC = resources.files("hyperlab.lab") / "static"
+EVENT_POLL_S = 0.2       # how often the progress stream looks at the job
+# Only the lab's own files; Plotly styles its charts with inline styles.
+CSP = ("default-src 'self'; style-src 'self' 'unsafe-inline'; img-src 'self' data:; "
+       "connect-src 'self'; frame-ancestors 'none'")
+
+
+class TokenGuard:
+    """Refuse (403) every HTTP request that does not carry ``token``."""
+
+    def __init__(self, app: ASGIApp, token: str) -> None:
+        self.app, self.token = app, token
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] == "http":
+            given = parse_qs(scope.get("query_string", b"").decode()).get("token", [""])[0]
+            given = given or dict(scope["headers"]).get(b"x-lab-token", b"").decode()
+            if not hmac.compare_digest(given.encode(), self.token.encode()):
+                response = PlainTextResponse("forbidden: this lab needs the token of the URL "
+                                             "that 'hyperlab lab' printed", 403)
+                await response(scope, receive, send)
+                return
+            send = _with_headers(send)
+        await self.app(scope, receive, send)
+
+
+def _with_headers(send: Send) -> Send:
+    """``send`` adding the security headers to the response."""
+    async def wrapped(message: dict) -> None:
+        if message["type"] == "http.response.start":
+            message.setdefault("headers", [])
+            message["headers"] = [*message["headers"],
+                                  (b"content-security-policy", CSP.encode()),
+                                  (b"x-content-type-options", b"nosniff"),
+                                  (b"referrer-policy", b"no-referrer"),
+                                  (b"cache-control", b"no-store")]
+        await send(message)
+    return wrapped
+
+
+def create_app(db: Path, token: str, files: tuple[Path, ...] = ()) -> ASGIApp:
+    """The lab on the store ``db`` (created when something trains), with the built-in
+    studies and the study ``files``; every request must carry ``token``."""
+    catalog = views.Catalog(tuple(files))
+    runner = Runner(db)
+
+    @contextmanager
+    def store() -> Iterator[Store | None]:
+        if not db.exists():
+            yield None
+            return
+        with Store(db) as opened:
+            yield opened
+
+    def study_or_404(name: str):
+        try:
+            return catalog.get(name)
+        except KeyError:
+            return None
+
+    def knobs_of(request: Request) -> dict[str, str]:
+        return {k: v for k, v in request.query_params.items() if k != "token"}
+
+    def bad(err: views.KnobError) -> JSONResponse:
+        return JSONResponse({"error": str(err), "knob": err.knob}, 400)
+
+    def not_found(name: str) -> JSONResponse:
+        return JSONResponse({"error": f"no study {name!r} in this lab; studies: "
+                                      f"{', '.join(catalog.names())}"}, 404)
+
+    async def index(request: Request) -> Response:
+        page = (STATIC / "index.html").read_text().replace("{{token}}", token)
+        return HTMLResponse(page)
+
+    def list_studies(request: Request) -> Response:
+        with store() as opened:
+            return JSONResponse(views.study_list(catalog, opened))
+
+    def show_study(request: Request) -> Response:
+        name = request.path_params["name"]
+        study = study_or_404(name)
+        if study is None:
+            return not_found(name)
+        try:
+            study = views.apply_knobs(study, knobs_of(request))
+        except views.KnobError as err:
+            return bad(err)
+        with store() as opened:
+            return JSONResponse(views.study_view(study, opened))
+
+    async def run_study(request: Request) -> Response:
+        name = request.path_params["name"]
+        study = study_or_404(name)
+        if study is None:
+            return not_found(name)
+        try:
+            knobs = await request.json()
+        except ValueError:
+            knobs = None
+        if not isinstance(knobs, dict):
+            return JSONResponse({"error": "expected the knobs as a JSON object"}, 400)
+        knobs = {str(k): str(v) for k, v in knobs.items()}
+        try:
+            study = await asyncio.to_thread(views.apply_knobs, study, knobs)
+            views.check_size(study)
+        except views.KnobError as err:
+            return bad(err)
+        try:
+            job = runner.start(study, knobs)
+        except ValueError as err:
+            return JSONResponse({"error": str(err)}, 409)
+        return JSONResponse(job.snapshot(), 202)
+
+    def current_job(request: Request) -> Response:
+        job = runner.current
+        return JSONResponse(None if job is None else job.snapshot())
+
+    def job_or_404(request: Request):
+        return runner.get(request.path_params["id"])
+
+    async def job_events(request: Request) -> Response:
+        job = job_or_404(request)
+        if job is None:
+            return JSONResponse({"error": "no such job"}, 404)
+
+        async def stream() -> AsyncIterator[str]:
+            seen = -1
+            while True:
+                snapshot = job.snapshot()
+                if snapshot["version"] != seen:
+                    seen = snapshot["version"]
+                    yield f"data: {json.dumps(snapshot)}\n\n"
+                if snapshot["state"] in FINISHED:
+                    return
+                await asyncio.sleep(EVENT_POLL_S)
+
+        return StreamingResponse(stream(), media_type="text/event-stream")
+
+    def cancel_job(request: Request) -> Response:
+        job = job_or_404(request)
+        if job is None:
+            return JSONResponse({"error": "no such job"}, 404)
+        job.cancel.set()
+        return JSONResponse(job.snapshot())
+
+    @asynccontextmanager
+    async def lifespan(app: Starlette) -> AsyncIterator[None]:
+        yield
+        await asyncio.to_thread(runner.close)
+
+    app = Starlette(routes=[
+        Route("/", index),
+        Route("/api/studies", list_studies),
+        Route("/api/studies/{name}", show_study),
+        Route("/api/studies/{name}/run", run_study, methods=["POST"]),
+        Route("/api/jobs/current", current_job),
+        Route("/api/jobs/{id}/events", job_events),
+        Route("/api/jobs/{id}/cancel", cancel_job, methods=["POST"]),
+        Mount("/static", StaticFiles(directory=str(STATIC)), name="static"),
+    ], lifespan=lifespan)
+    return TokenGuard(app, token)

@@ -1,0 +1,338 @@
+// The live lab's page: the studies list (#/) and one study (#/study/NAME?KNOBS), drawn
+// from the JSON of hyperlab/lab/app.py with Plotly. Text is set with textContent only.
+"use strict";
+
+const TOKEN = document.querySelector('meta[name="lab-token"]').content;
+const COLORS = ["#1f77b4", "#ff7f0e", "#2ca02c", "#d62728", "#9467bd", "#8c564b",
+                "#e377c2", "#7f7f7f", "#bcbd22", "#17becf"];
+const PLOT_CONFIG = {responsive: true, displaylogo: false};
+const main = document.getElementById("main");
+const view = {metric: null, x: "epochs", y: "linear", measure: 0, data: null};
+let stream = null;            // the EventSource of the job being followed
+
+// ---------------------------------------------------------------------------- helpers
+function url(path, params = {}) {
+  const u = new URL(path, location.origin);
+  for (const [k, v] of Object.entries(params)) u.searchParams.set(k, v);
+  u.searchParams.set("token", TOKEN);
+  return u;
+}
+
+async function call(path, params = {}, options = {}) {
+  const response = await fetch(url(path, params), options);
+  return {ok: response.ok, status: response.status, body: await response.json()};
+}
+
+function el(tag, attrs = {}, ...children) {
+  const node = document.createElement(tag);
+  for (const [k, v] of Object.entries(attrs)) {
+    if (k.startsWith("on")) node.addEventListener(k.slice(2), v);
+    else if (v !== null && v !== undefined && v !== false) node.setAttribute(k, v);
+  }
+  for (const child of children.flat()) {
+    if (child !== null && child !== undefined) {
+      node.append(child instanceof Node ? child : document.createTextNode(String(child)));
+    }
+  }
+  return node;
+}
+
+function color(i, alpha = 1) {
+  const hex = COLORS[i % COLORS.length];
+  const [r, g, b] = [1, 3, 5].map(k => parseInt(hex.slice(k, k + 2), 16));
+  return `rgba(${r},${g},${b},${alpha})`;
+}
+
+function median(xs) {
+  const s = xs.filter(x => x !== null).sort((a, b) => a - b);
+  if (!s.length) return null;
+  const m = Math.floor(s.length / 2);
+  return s.length % 2 ? s[m] : (s[m - 1] + s[m]) / 2;
+}
+
+function seconds(s) {
+  if (s === null || s === undefined) return "";
+  return s < 90 ? `${Math.round(s)} s` : `${Math.floor(s / 60)} min ${Math.round(s % 60)} s`;
+}
+
+// ---------------------------------------------------------------------------- routing
+function route() {
+  const hash = location.hash || "#/";
+  if (hash.startsWith("#/study/")) {
+    const [name, query] = hash.slice("#/study/".length).split("?");
+    showStudy(decodeURIComponent(name), Object.fromEntries(new URLSearchParams(query || "")));
+  } else {
+    showList();
+  }
+}
+
+function studyHash(name, knobs) {
+  const query = new URLSearchParams(knobs).toString();
+  return `#/study/${encodeURIComponent(name)}${query ? "?" + query : ""}`;
+}
+
+// ---------------------------------------------------------------------------- the list
+async function showList() {
+  if (stream) { stream.close(); stream = null; }
+  const {body} = await call("/api/studies");
+  const rows = body.studies.map(s => el("tr", {},
+    el("td", {}, el("a", {href: studyHash(s.name, {})}, s.name),
+       s.builtin ? null : el("span", {class: "tag"}, "file")),
+    el("td", {}, s.question || s.description),
+    el("td", {}, s.answer || (s.stored ? "not every value has a stored run yet" : "not run yet")),
+    el("td", {class: "num"}, `${s.stored} / ${s.planned}`)));
+  main.replaceChildren(
+    el("h1", {}, "Studies"),
+    el("table", {class: "studies"},
+       el("thead", {}, el("tr", {}, el("th", {}, "study"), el("th", {}, "question"),
+                          el("th", {}, "answer (from the stored runs)"),
+                          el("th", {}, "runs stored"))),
+       el("tbody", {}, rows)),
+    body.others.length ? el("p", {class: "note"},
+      "Also in the store (give their study files to 'hyperlab lab' to open them): ",
+      body.others.map(o => `${o.name} (${o.runs} runs)`).join(", ")) : null);
+}
+
+// ---------------------------------------------------------------------------- a study
+async function showStudy(name, knobs) {
+  if (stream) { stream.close(); stream = null; }
+  let answer = await call(`/api/studies/${encodeURIComponent(name)}`, knobs);
+  let problem = null;
+  if (answer.status === 400) {            // show the study as it is, the message by the field
+    problem = answer.body;
+    answer = await call(`/api/studies/${encodeURIComponent(name)}`);
+  }
+  if (!answer.ok) {
+    main.replaceChildren(el("p", {class: "error"}, answer.body.error));
+    return;
+  }
+  const data = answer.body;
+  view.data = data;
+  if (!data.metrics.includes(view.metric)) view.metric = data.metrics[0] || null;
+  if (view.measure >= data.measures.length) view.measure = 0;
+  main.replaceChildren(
+    el("h1", {}, data.name),
+    el("p", {class: "description"}, data.description),
+    data.question ? el("p", {class: "question"}, data.question) : null,
+    el("section", {id: "answer"}),
+    studyForm(data, problem ? knobs : null),
+    el("section", {id: "results"},
+       el("div", {class: "controls"},
+          el("label", {}, "measure ", el("select", {id: "measure", onchange: e => {
+            view.measure = Number(e.target.value); drawMeasure(); }}))),
+       el("div", {id: "measure-plot", class: "plot"}),
+       el("div", {class: "controls"},
+          el("label", {}, "metric ", el("select", {id: "metric", onchange: e => {
+            view.metric = e.target.value; drawCurves(); }})),
+          el("label", {}, " x axis ", select("x-axis", ["epochs", "updates"], view.x, v => {
+            view.x = v; drawCurves(); })),
+          el("label", {}, " y axis ", select("y-axis", ["linear", "log"], view.y, v => {
+            view.y = v;
+            Plotly.relayout("curves", {"yaxis.type": v});
+          }))),
+       el("div", {id: "curves", class: "plot"}),
+       el("pre", {id: "table"})));
+  if (problem) showProblem(problem);
+  drawResults();
+  const job = (await call("/api/jobs/current")).body;
+  if (job && job.study === name && !["done", "cancelled", "failed"].includes(job.state)) {
+    follow(job);
+  }
+}
+
+function select(id, options, current, onchange) {
+  return el("select", {id, onchange: e => onchange(e.target.value)},
+            options.map(o => el("option", {value: o, selected: o === current}, o)));
+}
+
+function studyForm(data, typed) {
+  const fields = data.form.map(f => {
+    const value = typed && typed[f.key] !== undefined ? typed[f.key] : f.value;
+    const attrs = {name: f.key, id: `knob-${f.key}`, disabled: !!f.swept,
+                   title: f.swept ? `swept by the study (${f.swept})` : null};
+    const input = f.choices
+      ? el("select", attrs, f.choices.map(c => el("option", {value: c, selected: c === value}, c)))
+      : el("input", {...attrs, value, size: f.key.startsWith("values") ? 60 : 12});
+    return el("div", {class: "field"},
+              el("label", {for: `knob-${f.key}`}, f.label), input,
+              f.swept ? el("span", {class: "hint"}, "swept") : null,
+              el("span", {class: "error", id: `error-${f.key}`}));
+  });
+  return el("form", {id: "knobs", onsubmit: e => e.preventDefault()},
+    el("h2", {}, "Knobs"), fields,
+    el("div", {class: "buttons"},
+       el("button", {type: "button", id: "show", onclick: () => submit(data.name, false)},
+          "Show stored runs"),
+       el("button", {type: "button", id: "run", onclick: () => submit(data.name, true)}, "Run"),
+       el("button", {type: "button", id: "cancel", hidden: true}, "Cancel")),
+    el("p", {class: "error", id: "form-error"}),
+    el("div", {id: "progress", hidden: true},
+       el("progress", {id: "progress-bar", max: 1, value: 0}), el("span", {id: "progress-text"})));
+}
+
+function knobValues() {
+  const knobs = {};
+  for (const input of document.querySelectorAll("#knobs [name]")) {
+    if (!input.disabled) knobs[input.name] = input.value;
+  }
+  return knobs;
+}
+
+function showProblem(problem) {
+  for (const span of document.querySelectorAll("#knobs .error")) span.textContent = "";
+  const spot = document.getElementById(`error-${problem.knob}`) ||
+               document.getElementById("form-error");
+  spot.textContent = problem.error;
+}
+
+async function submit(name, train) {
+  const knobs = knobValues();
+  if (!train) {
+    const hash = studyHash(name, knobs);
+    if (location.hash === hash) route(); else location.hash = hash;
+    return;
+  }
+  const answer = await call(`/api/studies/${encodeURIComponent(name)}/run`, {},
+    {method: "POST", headers: {"content-type": "application/json"}, body: JSON.stringify(knobs)});
+  if (!answer.ok) { showProblem(answer.body); return; }
+  const hash = studyHash(name, knobs);
+  if (location.hash !== hash) {
+    history.replaceState(null, "", hash);
+    await showStudy(name, knobs);        // the study with these knobs; it follows the job
+  } else {
+    follow(answer.body);
+  }
+}
+
+// ---------------------------------------------------------------------------- progress
+function follow(job) {
+  if (stream) stream.close();
+  const box = document.getElementById("progress");
+  const cancel = document.getElementById("cancel");
+  const run = document.getElementById("run");
+  box.hidden = false; cancel.hidden = false; run.disabled = true;
+  cancel.onclick = () => call(`/api/jobs/${job.id}/cancel`, {}, {method: "POST"});
+  let cohorts = job.cohorts_done;
+  stream = new EventSource(url(`/api/jobs/${job.id}/events`));
+  stream.onmessage = async event => {
+    const j = JSON.parse(event.data);
+    document.getElementById("progress-bar").value = j.total ? j.done / j.total : 0;
+    const eta = j.eta_s !== null ? `, about ${seconds(j.eta_s)} left` : "";
+    document.getElementById("progress-text").textContent =
+      j.state === "running" ? ` ${j.cohorts_done} of ${j.cohorts} cohorts, ${j.done} of ` +
+                              `${j.total} run-epochs${eta}` : ` ${j.message || j.state}`;
+    const over = ["done", "cancelled", "failed"].includes(j.state);
+    if (j.cohorts_done !== cohorts || over) { cohorts = j.cohorts_done; await refresh(); }
+    if (over) {
+      stream.close(); stream = null;
+      cancel.hidden = true; run.disabled = false;
+      if (j.state === "failed") document.getElementById("form-error").textContent = j.message;
+    }
+  };
+  stream.onerror = () => { if (stream) { stream.close(); stream = null; } run.disabled = false; };
+}
+
+async function refresh() {
+  const data = view.data;
+  const knobs = Object.fromEntries(new URLSearchParams(location.hash.split("?")[1] || ""));
+  const answer = await call(`/api/studies/${encodeURIComponent(data.name)}`, knobs);
+  if (!answer.ok) return;
+  view.data = answer.body;
+  if (!view.data.metrics.includes(view.metric)) view.metric = view.data.metrics[0] || null;
+  drawResults();
+}
+
+// ---------------------------------------------------------------------------- drawing
+function drawResults() {
+  const data = view.data;
+  const box = document.getElementById("answer");
+  box.replaceChildren(el("h2", {}, "Answer"),
+    ...(data.answer ? data.answer.map(line => el("p", {class: "answer"}, line))
+                : [el("p", {class: "note"}, data.stored
+                     ? `Not answered yet: ${data.stored} of ${data.planned} runs are stored, ` +
+                       "and every value needs at least one."
+                     : `Not run yet with these knobs: none of its ${data.planned} runs is stored.`)]));
+  document.getElementById("table").textContent = data.table || "";
+  const measure = document.getElementById("measure");
+  measure.replaceChildren(...data.measures.map((m, i) =>
+    el("option", {value: i, selected: i === view.measure}, m.title)));
+  const metric = document.getElementById("metric");
+  metric.replaceChildren(...data.metrics.map(m =>
+    el("option", {value: m, selected: m === view.metric}, m)));
+  drawMeasure();
+  drawCurves();
+}
+
+function drawMeasure() {
+  const target = document.getElementById("measure-plot");
+  const m = view.data.measures[view.measure];
+  if (!m) { Plotly.purge(target); target.replaceChildren(); return; }
+  const scale = m.percent ? 100 : 1;
+  const traces = [];
+  m.values.forEach((v, i) => {
+    const seeds = Object.entries(v.seeds).filter(([, x]) => x !== null);
+    traces.push({
+      type: "scatter", mode: "markers", name: v.label, legendgroup: v.label, showlegend: false,
+      x: seeds.map(([s]) => i + 0.25 * (((Number(s) * 0.618) % 1) - 0.5)),
+      y: seeds.map(([, x]) => x * scale), text: seeds.map(([s]) => `seed ${s}`),
+      marker: {color: color(i, 0.55), size: 6},
+      hovertemplate: `${v.label}, %{text}: %{y:.4g}<extra></extra>`});
+    if (v.estimate !== null) {
+      traces.push({
+        type: "scatter", mode: "markers", name: v.label, legendgroup: v.label,
+        x: [i], y: [v.estimate * scale],
+        error_y: {type: "data", symmetric: false, color: "#222",
+                  array: [v.high !== null ? (v.high - v.estimate) * scale : 0],
+                  arrayminus: [v.low !== null ? (v.estimate - v.low) * scale : 0]},
+        marker: {color: v.verdict === "best" ? "#000" : color(i), size: 11, symbol: "diamond"},
+        hovertemplate: `${v.label}: %{y:.4g} (${v.interval || "interval"}), ` +
+                       `n = ${v.n}, ${v.verdict}<extra></extra>`});
+    }
+  });
+  Plotly.react(target, traces, {
+    title: {text: `${m.title}: every seed, the estimate with its interval`},
+    xaxis: {tickvals: m.values.map((_, i) => i), ticktext: m.values.map(v => v.label),
+            title: {text: view.data.axis}},
+    yaxis: {title: {text: m.percent ? `${m.title} (%)` : `${m.title}${m.unit ? " (" + m.unit + ")" : ""}`}},
+    hovermode: "closest", margin: {t: 40}, showlegend: false}, PLOT_CONFIG);
+}
+
+function drawCurves() {
+  const target = document.getElementById("curves");
+  const metric = view.metric;
+  if (!metric) { Plotly.purge(target); target.replaceChildren(); return; }
+  const traces = [];
+  view.data.values.forEach((v, i) => {
+    const c = v.curves[metric];
+    if (!c || !v.seeds.length) return;
+    const per = view.x === "updates" ? median(v.updates_per_epoch) : 1;
+    const xs = n => Array.from({length: n}, (_, e) => (e + 1) * per);
+    const group = {legendgroup: v.label, showlegend: false, hoverinfo: "skip"};
+    traces.push({...group, uid: `band-${i}-low`, x: xs(c.low.length), y: c.low,
+                 mode: "lines", line: {width: 0}});
+    traces.push({...group, uid: `band-${i}-high`, x: xs(c.high.length), y: c.high,
+                 mode: "lines", line: {width: 0}, fill: "tonexty", fillcolor: color(i, 0.18)});
+    c.seeds.forEach((ys, k) => {
+      const upe = view.x === "updates" ? v.updates_per_epoch[k] : 1;
+      traces.push({
+        uid: `seed-${i}-${v.seeds[k]}`, name: `${v.label} seed ${v.seeds[k]}`,
+        legendgroup: v.label, showlegend: false, mode: "lines",
+        x: ys.map((_, e) => (e + 1) * upe), y: ys,
+        line: {color: color(i, 0.45), width: 1},
+        hovertemplate: `${v.label}, seed ${v.seeds[k]}: %{y:.4g} at %{x}<extra></extra>`});
+    });
+    traces.push({
+      uid: `median-${i}`, name: v.label, legendgroup: v.label, mode: "lines",
+      x: xs(c.median.length), y: c.median, line: {color: color(i), width: 2.5},
+      hovertemplate: `${v.label}, median of ${v.seeds.length} seeds: %{y:.4g} at %{x}<extra></extra>`});
+  });
+  Plotly.react(target, traces, {
+    title: {text: `${metric}: every seed (thin), median (thick), interquartile band`},
+    xaxis: {title: {text: view.x === "updates" ? "weight updates" : "epoch"}},
+    yaxis: {title: {text: metric}, type: view.y},
+    legend: {title: {text: `${view.data.axis} (click: hide or show)`}},
+    hovermode: "closest", margin: {t: 40}}, PLOT_CONFIG);
+}
+
+window.addEventListener("hashchange", route);
+route();

@@ -1,0 +1,286 @@
+"""What the lab's page draws, as JSON-ready dicts, read from the store on every call.
+
+A study is opened with *knobs*: the form's fields as text (``repeats``, ``epochs``,
+``batch_size``, ``optimizer``, ``learning_rate`` and ``values0``, ``values1``... for the
+sweep axes); an absent or empty knob keeps the study's own value. :func:`apply_knobs` turns
+them into a :class:`~hyperlab.studies.Study` through the same validation as ``--repeats``
+and ``--set``, so a bad value gets the command line's one-line message. The answer is the
+text ``hyperlab show`` prints (:func:`hyperlab.reports.summary.verdict`), the measures are
+those of ``verdict.json``, the curves every seed's history with the per-epoch median and
+interquartile band of the seeds that have the epoch.
+"""
+from __future__ import annotations
+
+import json
+import math
+import tomllib
+from collections.abc import Mapping
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from hyperlab import studies
+from hyperlab.reports import summary
+from hyperlab.reports.measures import measure_study
+from hyperlab.studies import executors, planner
+from hyperlab.studies.results import StudyResults, ValueResult
+from hyperlab.studies.store import Store
+
+METRICS = ("val_accuracy", "accuracy", "val_loss", "loss", "learning_rate")
+OPTIMIZERS = ("SGD", "RMSprop", "Adagrad", "Adadelta", "Adam", "Adamax", "Nadam")
+# The knobs that map to one study field (``--set``), in the form's order.
+FIELDS = {"epochs": "fit.epochs", "batch_size": "fit.batch_size",
+          "optimizer": "compile.optimizer.name",
+          "learning_rate": "compile.optimizer.learning_rate"}
+MAX_RUN_EPOCHS = 1_000_000  # the most run-epochs one press of "run" may ask for
+
+
+class KnobError(ValueError):
+    """A knob that cannot be used; ``knob`` names the form field, the message says why."""
+
+    def __init__(self, knob: str, message: str) -> None:
+        super().__init__(" ".join(str(message).split()))
+        self.knob = knob
+
+
+@dataclass(frozen=True)
+class Catalog:
+    """The studies the lab can open: the built-in ones and the study files it was given."""
+
+    files: tuple[Path, ...] = ()
+
+    def names(self) -> list[str]:
+        return studies.builtin_names() + [self.load(p).name for p in self.files]
+
+    @staticmethod
+    def load(path: Path) -> studies.Study:
+        return studies.load(path)
+
+    def get(self, name: str) -> studies.Study:
+        """The study called ``name``; KeyError when the lab knows none."""
+        if name in studies.builtin_names():
+            return studies.get(name)
+        for path in self.files:
+            study = self.load(path)
+            if study.name == name:
+                return study
+        raise KeyError(name)
+
+
+# ------------------------------------------------------------------------------- knobs
+def _toml(value: Any) -> str:
+    """``value`` as a TOML inline value (what a study file would hold)."""
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    if isinstance(value, str):
+        return json.dumps(value)
+    if isinstance(value, list):
+        return "[" + ", ".join(map(_toml, value)) + "]"
+    if isinstance(value, dict):
+        return "{ " + ", ".join(f"{k} = {_toml(v)}" for k, v in value.items()) + " }"
+    return repr(value)
+
+
+def _parse(text: str) -> Any:
+    """A knob's text as ``--set`` reads it: a TOML value, else the text itself."""
+    try:
+        return tomllib.loads(f"v = {text}")["v"]
+    except tomllib.TOMLDecodeError:
+        return text
+
+
+def _swept(study: studies.Study, key: str) -> str | None:
+    """The swept field that ``key`` is, lies in or holds; None when it is not swept."""
+    for sweep in study.sweeps:
+        for field in sweep["fields"]:
+            if key == field or key.startswith(field + ".") or field.startswith(key + "."):
+                return field
+    return None
+
+
+def _raw(study: studies.Study) -> dict[str, Any]:
+    """The study as the dict of a study file (``studies.from_dict`` reads it back)."""
+    verdict: dict[str, Any] = {"measures": list(study.measures)}
+    if study.baseline is not None:
+        verdict["baseline"] = study.baseline
+    return {"name": study.name, "description": study.description, "question": study.question,
+            "axis": study.axis, "repeats": study.repeats, "figures": list(study.figures),
+            "threshold": study.threshold, "verdict": verdict,
+            **{k: study.base[k] for k in ("data", "model", "compile", "fit")},
+            "sweep": [dict(s) for s in study.sweeps]}
+
+
+def _with_values(study: studies.Study, index: int, text: str) -> studies.Study:
+    """``study`` with sweep axis ``index`` taking the comma-separated values ``text``."""
+    knob = f"values{index}"
+    try:
+        values = tomllib.loads(f"v = [{text}]")["v"]
+    except tomllib.TOMLDecodeError:
+        raise KnobError(knob, f"{knob}: expected values separated by commas as a study file "
+                              f"writes them (e.g. 0.0, 0.9 or \"SGD\", \"Adam\"), found "
+                              f"{text!r}") from None
+    sweep = study.sweeps[index]
+    if values == sweep["values"]:
+        return study
+    raw = _raw(study)
+    raw["sweep"][index] = {"fields": sweep["fields"], "values": values}  # labels follow
+    try:
+        return studies.from_dict(raw, source=study.source, root=Path.cwd())
+    except ValueError as err:
+        raise KnobError(knob, err) from None
+
+
+def _set(study: studies.Study, knob: str, text: str) -> studies.Study:
+    """``study`` with the one-field knob ``knob`` set to ``text`` (as ``--set`` does)."""
+    value = _parse(text)
+    field = FIELDS[knob]
+    optimizer = study.base["compile"]["optimizer"]
+    if knob == "optimizer":
+        if str(value).lower() == str(optimizer["name"]).lower():
+            return study
+        # another optimizer starts from its own defaults, keeping only the learning rate
+        keep = {k: v for k, v in optimizer.items() if k == "learning_rate"
+                and not _swept(study, "compile.optimizer.learning_rate")}
+        item = f"compile.optimizer={_toml({'name': value, **keep})}"
+    else:
+        current = optimizer.get("learning_rate") if knob == "learning_rate" else \
+            study.base["fit"].get(field.split(".")[1])
+        if value == current:
+            return study
+        item = f"{field}={_toml(value)}"
+    try:
+        return study.with_overrides(sets=[item])
+    except ValueError as err:
+        raise KnobError(knob, err) from None
+
+
+def apply_knobs(study: studies.Study, knobs: Mapping[str, str]) -> studies.Study:
+    """``study`` with the form's ``knobs`` applied; KnobError naming the first knob that
+    cannot be used, with the command line's message."""
+    for key in knobs:
+        if key not in ("repeats", *FIELDS) and not (
+                key.startswith("values") and key[6:].isdigit()
+                and int(key[6:]) < len(study.sweeps)):
+            raise KnobError(key, f"{key}: not a knob of study {study.name!r}")
+    knobs = {k: str(v).strip() for k, v in knobs.items() if str(v).strip()}
+    for i in range(len(study.sweeps)):
+        if f"values{i}" in knobs:
+            study = _with_values(study, i, knobs[f"values{i}"])
+    if "repeats" in knobs:
+        try:
+            study = study.with_overrides(repeats=_parse(knobs["repeats"]))
+        except ValueError as err:
+            raise KnobError("repeats", err) from None
+    for knob in FIELDS:
+        if knob in knobs:
+            study = _set(study, knob, knobs[knob])
+    return study
+
+
+def form(study: studies.Study) -> list[dict[str, Any]]:
+    """The form's fields: key, label, current value as text, the swept field that fixes it
+    (the field is then read-only) and the choices of a select."""
+    optimizer = study.base["compile"]["optimizer"]
+    current = {"epochs": study.base["fit"]["epochs"], "batch_size": study.base["fit"]["batch_size"],
+               "optimizer": optimizer["name"], "learning_rate": optimizer.get("learning_rate")}
+    fields = [{"key": f"values{i}", "label": f"{' + '.join(s['fields'])} values",
+               "value": ", ".join(map(_toml, s["values"])), "swept": None, "choices": None}
+              for i, s in enumerate(study.sweeps)]
+    fields.append({"key": "repeats", "label": "repeats (seeds per value)",
+                   "value": str(study.repeats), "swept": None, "choices": None})
+    for knob, field in FIELDS.items():
+        value = current[knob]
+        fields.append({
+            "key": knob, "label": field, "swept": _swept(study, field),
+            "value": "" if value is None else value if knob == "optimizer" else _toml(value),
+            "choices": list(dict.fromkeys([optimizer["name"], *OPTIMIZERS]))
+            if knob == "optimizer" else None})
+    return fields
+
+
+def check_size(study: studies.Study) -> None:
+    """KnobError when training the whole study asks for more than ``MAX_RUN_EPOCHS``."""
+    variants = study.variants()
+    size = study.repeats * sum(int(v.config["fit"]["epochs"]) for v in variants)
+    if size > MAX_RUN_EPOCHS:
+        raise KnobError("repeats", f"this study asks for {size:,} run-epochs ({len(variants)} "
+                                   f"values x {study.repeats} seeds x epochs); the lab trains at "
+                                   f"most {MAX_RUN_EPOCHS:,} per run: use fewer values, repeats "
+                                   "or epochs, or 'hyperlab run'")
+
+
+# ------------------------------------------------------------------------------ reading
+def stored(study: studies.Study, store: Store | None) -> tuple[StudyResults, int, int]:
+    """The study's stored runs assembled, with (runs stored, runs planned)."""
+    variants, runs = planner.plan(study)
+    found = store.get_runs([r.key for r in runs]) if store is not None else {}
+    return executors.assemble(study, variants, runs, found), len(found), len(runs)
+
+
+def answer(results: StudyResults) -> dict[str, Any] | None:
+    """``hyperlab show``'s answer (the leading measure's sentence, then one per other
+    measure), its table and every measure as ``verdict.json`` holds it; None until every
+    value has a stored run."""
+    if not all(v.runs for v in results.values):
+        return None
+    rows = summary.summarize(results)
+    verdict = summary.verdict(results, rows, measures=measure_study(results))
+    return {"lines": [verdict["text"], *(f"Also: {m['answer']}" for m in verdict["measures"][1:])],
+            "table": summary.format_table(rows), "measures": verdict["measures"]}
+
+
+def study_list(catalog: Catalog, store: Store | None) -> dict[str, Any]:
+    """Every study the lab can open, with its question and current answer, and the names of
+    the other studies that have runs in the store (their files were not given)."""
+    items = []
+    for name in catalog.names():
+        study = catalog.get(name)
+        results, have, planned = stored(study, store)
+        found = answer(results)
+        items.append({"name": name, "description": study.description,
+                      "question": study.question, "builtin": name in studies.builtin_names(),
+                      "stored": have, "planned": planned,
+                      "answer": found["lines"][0] if found else None})
+    known = {item["name"] for item in items}
+    others = [{"name": n, "runs": store.count_runs(n)}
+              for n in (store.studies() if store is not None else []) if n not in known]
+    return {"studies": items, "others": others}
+
+
+def study_view(study: studies.Study, store: Store | None) -> dict[str, Any]:
+    """One study: what it asks, its answer, measures, table and learning curves."""
+    results, have, planned = stored(study, store)
+    found = answer(results)
+    metrics = [m for m in METRICS if any(m in r.history for v in results.values for r in v.runs)]
+    return {"name": study.name, "description": study.description, "question": study.question,
+            "axis": study.axis, "repeats": study.repeats, "stored": have, "planned": planned,
+            "answer": found and found["lines"], "table": found and found["table"],
+            "measures": found["measures"] if found else [], "metrics": metrics,
+            "values": [_value(v, metrics) for v in results.values], "form": form(study)}
+
+
+def _json_floats(values: Any) -> list[float | None]:
+    return [float(x) if math.isfinite(x) else None for x in np.asarray(values, float).tolist()]
+
+
+def _value(value: ValueResult, metrics: list[str]) -> dict[str, Any]:
+    """One value's runs: seeds, updates per epoch and, per metric, every seed's curve with
+    the median and the interquartile band (where at least two seeds have the epoch)."""
+    curves = {}
+    for metric in metrics:
+        y = value.curves(metric)
+        count = np.isfinite(y).sum(axis=0)
+        stats = np.full((3, y.shape[1]), np.nan)
+        if y.size and (count > 0).any():
+            stats[:, count > 0] = np.nanquantile(y[:, count > 0], (0.25, 0.5, 0.75), axis=0)
+        stats[[0, 2]] = np.where(count >= 2, stats[[0, 2]], np.nan)
+        curves[metric] = {
+            "seeds": [_json_floats(run.history.get(metric, [])) for run in value.runs],
+            "median": _json_floats(stats[1]), "low": _json_floats(stats[0]),
+            "high": _json_floats(stats[2])}
+    return {"label": value.label, "seeds": [r.seed for r in value.runs],
+            "updates_per_epoch": [r.updates / r.epochs_run if r.epochs_run else None
+                                  for r in value.runs],
+            "curves": curves}
