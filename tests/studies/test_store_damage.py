@@ -20,7 +20,8 @@ import pytest
 
 from hyperlab.cli.main import main
 from hyperlab.studies.results import RunResult
-from hyperlab.studies.store import HISTORY_KEYS, Owner, Store, StoreError, _encode_history
+from hyperlab.studies.build import LOG_KEYS
+from hyperlab.studies.store import Owner, Store, StoreError, _encode_history
 
 from executor_cases import make_study
 from test_store import VERSIONS, make_run, same_history
@@ -161,7 +162,7 @@ CREATE TABLE runs (
 CREATE INDEX runs_study ON runs (study);
 CREATE TABLE epochs (
     run_key TEXT NOT NULL REFERENCES runs (key) ON DELETE CASCADE,
-    epoch INTEGER NOT NULL, {", ".join(f"{k} REAL" for k in HISTORY_KEYS)}, nonfinite TEXT,
+    epoch INTEGER NOT NULL, {", ".join(f"{k} REAL" for k in LOG_KEYS)}, nonfinite TEXT,
     PRIMARY KEY (run_key, epoch)) WITHOUT ROWID;
 CREATE TABLE checkpoints (
     cohort_key TEXT PRIMARY KEY, epochs_done INTEGER NOT NULL, blob BLOB NOT NULL,

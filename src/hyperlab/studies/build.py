@@ -1,27 +1,48 @@
-"""A resolved study configuration as the engine's objects: its schedule, optimizer,
-callbacks and layers. (Configurations are validated and resolved by
-:mod:`hyperlab.studies.spec`, which imports this module, and the engine with it, only when
-it resolves one.)"""
+"""A training configuration as the engine's objects, and the vocabulary configurations
+share: the tutorial's SGD, what ``fit`` logs each epoch, the callbacks a configuration may
+name and what a batch size of ``"full"`` means. Studies (:mod:`hyperlab.studies.spec`
+validates and resolves their configurations), ``hyperlab fit``, animations and landscapes
+use it.
+
+The engine (and JAX with it) is imported by the builders when they run, not with this module.
+"""
 from __future__ import annotations
 
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from hyperlab.engine import callbacks, layers, optimizers, regularizers, schedules
+if TYPE_CHECKING:
+    from hyperlab.engine.callbacks import Callback
+    from hyperlab.engine.optimizers import Optimizer
+    from hyperlab.engine.schedules import LearningRateSchedule
 
-__all__ = ["CALLBACKS", "callback", "build_schedule", "build_optimizer", "build_callbacks",
-           "build_layers"]
+__all__ = ["TUTORIAL_SGD", "LOG_KEYS", "CALLBACKS", "batch_size", "callback", "build_schedule",
+           "build_optimizer", "build_callbacks", "build_layers"]
 
-CALLBACKS = {"ReduceLROnPlateau": callbacks.ReduceLROnPlateau,
-             "EarlyStopping": callbacks.EarlyStopping}
+# The tutorial's optimizer: SGD's arguments in every tutorial run (and `hyperlab fit`).
+TUTORIAL_SGD = {"learning_rate": 0.01, "momentum": 0.9}
+# What fit logs each epoch with validation data: what a callback can monitor, what is stored.
+LOG_KEYS = ("loss", "accuracy", "val_loss", "val_accuracy", "learning_rate")
+# The callbacks a configuration may name (fit.callbacks).
+CALLBACKS = ("EarlyStopping", "ReduceLROnPlateau")
 
 
-def callback(name: str, args: dict[str, Any]) -> callbacks.Callback:
-    """The callback ``fit.callbacks.<name>`` configures."""
-    return CALLBACKS[name](**args)
+def batch_size(value: int | str, n_train: int) -> int:
+    """The samples per update of a configured batch size: ``"full"`` (or more than the
+    training set) is the whole training set."""
+    return n_train if value == "full" else min(int(value), n_train)
 
 
-def build_schedule(spec: dict[str, Any]) -> schedules.LearningRateSchedule:
+def callback(name: str, args: dict[str, Any]) -> Callback:
+    """The callback ``fit.callbacks.<name>`` configures (``name`` in ``CALLBACKS``)."""
+    from hyperlab.engine import callbacks
+
+    return getattr(callbacks, name)(**args)
+
+
+def build_schedule(spec: dict[str, Any]) -> LearningRateSchedule:
     """The schedule ``fit.schedule`` configures: ``{"name": ..., **arguments}``."""
+    from hyperlab.engine import schedules
+
     args = {k: v for k, v in spec.items() if k != "name"}
     return schedules.get({"class_name": spec["name"], "config": args})
 
@@ -32,8 +53,10 @@ def _fit_schedule(config: dict[str, Any]):
     return None if spec is None else build_schedule(spec)
 
 
-def build_optimizer(config: dict[str, Any]):
+def build_optimizer(config: dict[str, Any]) -> Optimizer:
     """The optimizer; a per-step schedule becomes its learning rate."""
+    from hyperlab.engine import optimizers
+
     spec = dict(config["compile"]["optimizer"])
     cls = type(optimizers.get(spec.pop("name")))
     schedule = _fit_schedule(config)
@@ -42,8 +65,10 @@ def build_optimizer(config: dict[str, Any]):
     return cls(**spec)
 
 
-def build_callbacks(config: dict[str, Any]) -> list:
+def build_callbacks(config: dict[str, Any]) -> list[Callback]:
     """The callbacks; a per-epoch schedule runs through a LearningRateScheduler."""
+    from hyperlab.engine import callbacks
+
     cbs = [callback(n, args) for n, args in config["fit"].get("callbacks", {}).items()]
     schedule = _fit_schedule(config)
     if schedule is not None and schedule.per_epoch:
@@ -60,6 +85,8 @@ def build_layers(config: dict[str, Any], input_shape: int | tuple[int, ...],
     its shift would be cancelled) and its activation — the lecture's two placements.
     ``dropout``: Dropout after the input and after each hidden layer.
     """
+    from hyperlab.engine import layers, regularizers
+
     model = config["model"]
     shape = (input_shape,) if isinstance(input_shape, int) else tuple(input_shape)
     bn, rate = model.get("batch_norm", "none"), model.get("dropout", 0.0)

@@ -13,7 +13,7 @@ import os
 from dataclasses import dataclass
 from typing import Any
 
-from hyperlab.studies import spec
+from hyperlab.studies import build, spec
 
 BYTES = 4                      # float32 everywhere
 MEMORY_SAFETY = 2.0            # XLA keeps input and output carries, temporaries, ...
@@ -45,8 +45,6 @@ def program_key(config: dict[str, Any]) -> str:
     """What must be equal for runs to share a compiled program: data, architecture, loss,
     batch size, shuffling and the *structure* of optimizer, schedule and callbacks. Seeds,
     hyperparameter values and epoch counts may differ."""
-    from hyperlab.studies import build  # the engine: only once runs are planned
-
     optimizer = build.build_optimizer(config)
     callbacks = [cb.static_config() for cb in build.build_callbacks(config)]
     model = {k: v for k, v in config["model"].items() if k != "initializer"}  # a value
@@ -64,8 +62,7 @@ def data_shape(config: dict[str, Any]) -> tuple[int, int, int, int]:
 
 def steps_per_epoch(config: dict[str, Any]) -> int:
     n_train = data_shape(config)[0]
-    batch = config["fit"]["batch_size"]
-    batch = n_train if batch == "full" else min(int(batch), n_train)
+    batch = build.batch_size(config["fit"]["batch_size"], n_train)
     return -(-n_train // batch)
 
 
@@ -83,14 +80,11 @@ def run_bytes(config: dict[str, Any]) -> int:
     n_train, n_val, n_features, n_classes = data_shape(config)
     widths = [n_features, *config["model"]["hidden"], n_classes]
     params = sum(a * b + b for a, b in zip(widths, widths[1:]))
-    from hyperlab.studies import build
-
     optimizer = build.build_optimizer(config)
     copies = 2 + len(optimizer._slot_names()) + int(bool(optimizer.use_ema))  # w, grad, slots
     early = config["fit"].get("callbacks", {}).get("EarlyStopping", {})
     copies += int(bool(early.get("restore_best_weights")))
-    batch = config["fit"]["batch_size"]
-    batch = n_train if batch == "full" else min(int(batch), n_train)
+    batch = build.batch_size(config["fit"]["batch_size"], n_train)
     floats = (params * copies + n_train * (n_features + n_classes)
               + 3 * batch * sum(widths) + n_val * sum(widths) + 6 * int(config["fit"]["epochs"]))
     return int(floats * BYTES * MEMORY_SAFETY)

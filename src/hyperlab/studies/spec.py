@@ -58,6 +58,8 @@ from typing import Any
 import numpy as np
 
 from hyperlab.data import datasets
+from hyperlab.studies import build
+from hyperlab.studies.build import CALLBACKS, TUTORIAL_SGD
 from hyperlab.studies.measures import DEFAULT_MEASURES, MEASURES
 
 RESULTS_VERSION = 3  # part of every run key: bump when the engine's numbers (or what a run records) change
@@ -66,7 +68,7 @@ DEFAULTS: dict[str, Any] = {
     "data": {"name": "blobs"},
     "model": {"hidden": [50], "activation": "relu", "initializer": "he_uniform"},
     "compile": {"loss": "categorical_crossentropy",
-                "optimizer": {"name": "SGD", "learning_rate": 0.01, "momentum": 0.9}},
+                "optimizer": {"name": "SGD", **TUTORIAL_SGD}},
     "fit": {"epochs": 200, "batch_size": 32, "shuffle": True},
 }
 TOP_KEYS = {"name", "description", "question", "axis", "repeats", "figures", "threshold",
@@ -82,7 +84,6 @@ OPTIONAL_OFF = {("model", "batch_norm"): "none", ("model", "dropout"): 0.0,
                 ("model", "kernel_regularizer"): {}, ("fit", "diagnostics"): False}
 BATCH_NORM = ("none", "after", "before")
 FIGURES = ("panels", "overlay", "plateau", "schedules", "gradients", "stopping")
-CALLBACKS = ("EarlyStopping", "ReduceLROnPlateau")  # what fit.callbacks may hold
 # Dataset arguments that say where the data come from, not what they are: run keys leave
 # them out (the digest of the arrays stands for the data).
 SOURCE_ARGS = ("path", "download")
@@ -434,7 +435,6 @@ def resolve(config: dict[str, Any], where: str) -> dict[str, Any]:
     """Fill every default (optimizer, schedule, callback and dataset arguments) so equal
     runs get equal keys; any invalid value raises a StudyError naming ``where``."""
     from hyperlab.engine import activations, initializers, losses
-    from hyperlab.studies import build
 
     config = _validate_config(copy.deepcopy(config), where)
     try:

@@ -43,9 +43,9 @@ from typing import Any
 
 import numpy as np
 
+from hyperlab.studies.build import LOG_KEYS
 from hyperlab.studies.results import RunResult
 
-HISTORY_KEYS = ("loss", "accuracy", "val_loss", "val_accuracy", "learning_rate")
 BUSY_TIMEOUT_S = 10.0
 STALE_S = 600.0            # a claim of another host without a heartbeat this long is abandoned
 _SQLITE_MAGIC = b"SQLite format 3\x00"
@@ -65,7 +65,7 @@ CREATE TABLE IF NOT EXISTS runs (
 CREATE INDEX IF NOT EXISTS runs_study ON runs (study);
 CREATE TABLE IF NOT EXISTS epochs (
     run_key TEXT NOT NULL REFERENCES runs (key) ON DELETE CASCADE,
-    epoch INTEGER NOT NULL, {", ".join(f"{k} REAL" for k in HISTORY_KEYS)}, nonfinite TEXT,
+    epoch INTEGER NOT NULL, {", ".join(f"{k} REAL" for k in LOG_KEYS)}, nonfinite TEXT,
     PRIMARY KEY (run_key, epoch)) WITHOUT ROWID;
 CREATE TABLE IF NOT EXISTS diagnostics (
     run_key TEXT NOT NULL REFERENCES runs (key) ON DELETE CASCADE,
@@ -412,7 +412,7 @@ class Store:
         a value cannot be read, or (``verify``) if its checksum does not match."""
         out: dict[str, RunResult] = {}
         damaged: dict[str, str] = {}
-        cols = ", ".join(HISTORY_KEYS)
+        cols = ", ".join(LOG_KEYS)
         for i in range(0, len(keys), _CHUNK):
             chunk = keys[i:i + _CHUNK]
             marks = ", ".join("?" * len(chunk))
@@ -490,13 +490,13 @@ class Store:
                      json.dumps(lengths), config_json, versions_json, created,
                      run_checksum(run), _opt_int(run.restored_epoch)))
                 conn.executemany(
-                    f"INSERT INTO epochs (run_key, epoch, {', '.join(HISTORY_KEYS)}, "
+                    f"INSERT INTO epochs (run_key, epoch, {', '.join(LOG_KEYS)}, "
                     "nonfinite) VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
                     [(run.key, i, *values) for i, values in enumerate(epochs)])
                 conn.executemany(
                     "INSERT INTO diagnostics (run_key, name, series) VALUES (?, ?, ?)",
                     [(run.key, name, np.asarray(values, "<f8").tobytes())
-                     for name, values in run.history.items() if name not in HISTORY_KEYS])
+                     for name, values in run.history.items() if name not in LOG_KEYS])
             if cohort is not None:
                 conn.execute("DELETE FROM checkpoints WHERE cohort_key = ?", (cohort,))
             if owner is not None:
@@ -667,7 +667,7 @@ class Store:
             (f"SELECT {cols} FROM runs WHERE key = ?",
              f"INSERT INTO runs ({cols}) VALUES ({', '.join('?' * len(_RUN_COLUMNS))})"),
             ("SELECT * FROM epochs WHERE run_key = ?",
-             f"INSERT INTO epochs VALUES ({', '.join('?' * (3 + len(HISTORY_KEYS)))})"),
+             f"INSERT INTO epochs VALUES ({', '.join('?' * (3 + len(LOG_KEYS)))})"),
             ("SELECT * FROM diagnostics WHERE run_key = ?",
              "INSERT INTO diagnostics VALUES (?, ?, ?)")]
         checkpoint = ("SELECT * FROM checkpoints WHERE cohort_key = ?",
@@ -772,17 +772,17 @@ def _opt_int(value: Any) -> int | None:
 
 def _encode_history(run: RunResult, path: Path) -> tuple[list[tuple], dict[str, int]]:
     """Rows of (5 values, nonfinite JSON) per epoch, and the length of each history key."""
-    unknown = {k for k in run.history if k not in HISTORY_KEYS and "/" not in k}
+    unknown = {k for k in run.history if k not in LOG_KEYS and "/" not in k}
     if unknown:
         raise StoreError(f"{path}: run {run.key}: history keys {sorted(unknown)} cannot be "
-                         f"stored (known: {list(HISTORY_KEYS)} and per-layer diagnostics "
+                         f"stored (known: {list(LOG_KEYS)} and per-layer diagnostics "
                          "'<name>/<layer>'); nothing of this batch was stored")
-    lengths = {k: len(v) for k, v in run.history.items() if k in HISTORY_KEYS}
+    lengths = {k: len(v) for k, v in run.history.items() if k in LOG_KEYS}
     rows = []
     for epoch in range(max(lengths.values(), default=0)):
         values: list[float | None] = []
         nonfinite: dict[str, str] = {}
-        for k in HISTORY_KEYS:
+        for k in LOG_KEYS:
             series = run.history.get(k, [])
             v = float(series[epoch]) if epoch < len(series) else None
             if v is not None and not math.isfinite(v):
@@ -798,7 +798,7 @@ def _decode_history(lengths: dict[str, int], rows: list[tuple]) -> dict[str, lis
     history: dict[str, list[float]] = {k: [] for k in lengths}
     for epoch, row in enumerate(rows):
         nonfinite = json.loads(row[-1]) if row[-1] else {}
-        for k, v in zip(HISTORY_KEYS, row[:-1]):
+        for k, v in zip(LOG_KEYS, row[:-1]):
             if k in history and epoch < lengths[k]:
                 history[k].append(float(nonfinite[k]) if k in nonfinite else float(v))
     return history

@@ -13,6 +13,8 @@ from typing import Any, Callable, Iterable, Sequence
 
 import numpy as np
 
+from hyperlab.studies.build import TUTORIAL_SGD
+
 GREEN_ORANGE_RED = ("#1a9850", "#fdae61", "#f46d43", "#d73027")  # steps: early -> late
 
 
@@ -112,7 +114,7 @@ def build_optimizer(spec: Any, *, lr: float | None = None, momentum: float | Non
         raise ValueError(f"{what}: {err}") from None
     bare = "(" not in str(spec)
     if bare and tutorial_sgd and cls.__name__ == "SGD":
-        kwargs = {"learning_rate": 0.01, "momentum": 0.9}
+        kwargs = dict(TUTORIAL_SGD)
     if lr is not None and not args and "learning_rate" not in kwargs and "lr" not in kwargs:
         kwargs["learning_rate"] = lr
     if momentum is not None and "momentum" in _parameters(cls) and "momentum" not in kwargs:

@@ -23,7 +23,7 @@ from typing import Any, Callable, Protocol
 
 import numpy as np
 
-from hyperlab.studies import planner, spec
+from hyperlab.studies import build, planner, spec
 from hyperlab.studies.results import RunResult, StudyResults, ValueResult
 from hyperlab.studies.store import Owner, Store, StoreError, read_npz
 
@@ -113,7 +113,6 @@ def build_cohort(group: list[planner.PlannedRun]):
     import jax
     from hyperlab.engine.model import Sequential
     from hyperlab.engine.training import Cohort
-    from hyperlab.studies import build
     first = group[0].config
     data, input_shape, n_classes = _data(first)
     models = []
@@ -122,8 +121,7 @@ def build_cohort(group: list[planner.PlannedRun]):
         model.compile(build.build_optimizer(run.config), run.config["compile"]["loss"], ["accuracy"])
         models.append(model)
     models[0]._prepare(data["x"], data["y"], "study data")  # validates, resolves "accuracy"
-    batch = first["fit"]["batch_size"]
-    batch = len(data["x"]) if batch == "full" else min(int(batch), len(data["x"]))
+    batch = build.batch_size(first["fit"]["batch_size"], len(data["x"]))
     keys = [jax.random.fold_in(jax.random.PRNGKey(run.seed), 1) for run in group]
     return Cohort(models[0], weights=[(m.params, m.state) for m in models], keys=keys,
                   optimizers=[m.optimizer for m in models],
