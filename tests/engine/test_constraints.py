@@ -10,7 +10,7 @@ from typing import Any
 
 import pytest
 
-from hyperlab.engine import optimizers, regularizers, schedules
+from hyperlab.engine import callbacks, initializers, optimizers, regularizers, schedules
 from hyperlab.engine.constraints import (NON_NEGATIVE, POSITIVE, UNIT, UNIT_OPEN, AnyOf,
                                          Boolean, Constraint, Duck, Interval, Items, Optional,
                                          Options, check, message)
@@ -120,22 +120,27 @@ def test_declared_fields_derive_hyperparams_static_config_and_config() -> None:
     assert all(isinstance(f, Field) for f in fields_of(_Base)) and not hasattr(_Base, "rate")
 
 
-# ------------------------------------------- every public class, from its declarations
+# ---------------------------------- every public class with declared constraints
 _REQUIRED_ARGS: dict[str, Any] = {"initial_learning_rate": 0.1, "decay_steps": 10,
                                   "decay_rate": 0.5, "first_decay_steps": 10,
                                   "boundaries": [10], "values": [1.0, 0.5]}
 _CLASSES = ([getattr(optimizers, n) for n in ("SGD", "RMSprop", "Adagrad", "Adadelta", "Adam",
                                               "Adamax", "Nadam")]
             + [getattr(schedules, n) for n in schedules.NAMES]
-            + [regularizers.L1, regularizers.L2, regularizers.L1L2])
+            + [regularizers.L1, regularizers.L2, regularizers.L1L2]
+            + [callbacks.ReduceLROnPlateau, callbacks.EarlyStopping]
+            + [initializers.RandomNormal, initializers.TruncatedNormal,
+               initializers.RandomUniform, initializers.VarianceScaling,
+               initializers.GlorotUniform])
 
 
 def _invalid_cases() -> list:
     cases = []
     for cls in _CLASSES:
+        arguments = inspect.signature(cls).parameters
         for f in fields_of(cls):
             name = f.name
-            if f.constraint is None or not f.init:
+            if f.constraint is None or name not in arguments:
                 continue
             for bad in f.constraint.invalid():
                 try:
