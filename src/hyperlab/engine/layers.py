@@ -26,9 +26,10 @@ import numpy as np
 
 from hyperlab.engine import activations, initializers, regularizers
 from hyperlab.engine.constraints import (FINITE, NON_NEGATIVE, POSITIVE, UNIT_OPEN, Interval,
-                                         Optional, Options, check)
+                                         Items, Optional, Options, check)
 
 Params = dict[str, jax.Array]
+_AXIS = Interval(1, integer=True)  # a feature axis or size (0 is the batch)
 
 # Keras's automatic names: one counter per prefix for the whole process ("dense",
 # "dense_1", ...), reset by ``clear_session()``.
@@ -463,9 +464,7 @@ class PReLU(Layer):
             axes: tuple[int, ...] | None = None
         else:
             axes = (shared_axes,) if isinstance(shared_axes, numbers.Integral) else tuple(shared_axes)
-            if any(isinstance(a, bool) or not isinstance(a, numbers.Integral) or a < 1 for a in axes):
-                raise ValueError("PReLU `shared_axes` must be positive ints (axis 0 is the batch "
-                                 f"axis), got shared_axes={shared_axes!r}")
+            check(axes, Items(_AXIS), "shared_axes", "PReLU")  # axis 0 is the batch axis
             axes = tuple(sorted({int(a) for a in axes}))
         self.shared_axes = axes
 
@@ -553,11 +552,8 @@ class AlphaDropout(Layer):
         check(rate, UNIT_OPEN, "rate", "AlphaDropout")
         check(seed, Optional(Interval(integer=True)), "seed", "AlphaDropout")
         if noise_shape is not None:
-            noise_shape = tuple(noise_shape)
-            if any(d is not None and (isinstance(d, bool) or not isinstance(d, numbers.Integral)
-                                      or d < 1) for d in noise_shape):
-                raise ValueError("AlphaDropout `noise_shape` must hold positive ints or None, "
-                                 f"got noise_shape={noise_shape!r}")
+            noise_shape = check(tuple(noise_shape), Items(Optional(_AXIS)), "noise_shape",
+                                "AlphaDropout")
             noise_shape = tuple(None if d is None else int(d) for d in noise_shape)
         self.rate = float(rate)
         self.noise_shape = noise_shape
