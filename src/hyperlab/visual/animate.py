@@ -389,7 +389,6 @@ def _figure(rec: Recording, regions: np.ndarray, colors: np.ndarray, width: int,
     extent = rec.extent()
     x, yc = rec.dataset.x_train, rec.dataset.y_train
     epochs = np.arange(1, rec.epochs + 1)
-    small = {"fontsize": 7}
     for r in range(rec.n_runs):
         ratios = [3.4, 0.12] + [0.75] * n_layers + [0.9, 0.9, 0.9]
         inner = GridSpecFromSubplotSpec(len(ratios), 1, subplot_spec=outer[r],
