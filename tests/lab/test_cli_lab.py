@@ -1,0 +1,66 @@
+"""``hyperlab lab`` on the command line: a fast --help without the web stack, one-line errors,
+and a real server on 127.0.0.1 that answers only with the token it printed."""
+from __future__ import annotations
+
+import signal
+import socket
+import subprocess
+import sys
+import urllib.error
+import urllib.request
+
+import pytest
+
+from hyperlab.cli.main import main
+
+
+def test_help_imports_neither_the_web_stack_nor_jax():
+    code = ("import sys; from hyperlab.cli.main import main; main(['lab', '--help']); "
+            "print(sorted(m for m in ('starlette', 'uvicorn', 'jax', 'hyperlab.lab') "
+            "if m in sys.modules))")
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
+                         check=True).stdout
+    assert "--no-browser" in out and out.strip().splitlines()[-1] == "[]"
+
+
+def _error(capsys, *argv) -> str:
+    assert main([str(a) for a in argv]) == 2
+    err = capsys.readouterr().err
+    assert len(err.strip().splitlines()) == 1 and err.startswith("hyperlab: error: ")
+    return err
+
+
+def test_bad_input_is_one_line(capsys, tmp_path):
+    assert "--port" in _error(capsys, "lab", "--port", "70000", "--no-browser")
+    assert "no such study file" in _error(capsys, "lab", tmp_path / "missing.toml", "--no-browser")
+    with socket.socket() as taken:
+        taken.bind(("127.0.0.1", 0))
+        taken.listen(1)
+        port = taken.getsockname()[1]
+        assert "cannot listen" in _error(capsys, "lab", "--port", port, "--no-browser")
+
+
+def test_the_server_listens_on_localhost_and_needs_its_token(tmp_path):
+    proc = subprocess.Popen([sys.executable, "-m", "hyperlab", "lab", "--db", tmp_path / "x.db",
+                             "--no-browser"], stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                            text=True)
+    try:
+        line = proc.stdout.readline()
+        url = line.split(": ", 1)[1].strip()
+        assert url.startswith("http://127.0.0.1:") and "/?token=" in url
+        with urllib.request.urlopen(url.replace("/?", "/api/studies?"), timeout=30) as answer:
+            assert answer.status == 200
+        with pytest.raises(urllib.error.HTTPError) as refused:
+            urllib.request.urlopen(url.split("?")[0] + "api/studies", timeout=30)
+        assert refused.value.code == 403
+    finally:
+        proc.send_signal(signal.SIGINT)
+        try:
+            proc.wait(timeout=20)
+        finally:
+            if proc.poll() is None:
+                proc.kill()
+                proc.wait()
+            proc.stdout.close()
+            proc.stderr.close()
+    assert not (tmp_path / "x.db").exists()     # reading an absent store creates nothing
