@@ -213,23 +213,25 @@ function follow(job) {
   box.hidden = false; cancel.hidden = false; run.disabled = true;
   cancel.onclick = () => call(`/api/jobs/${job.id}/cancel`, {}, {method: "POST"});
   let cohorts = job.cohorts_done;
-  stream = new EventSource(url(`/api/jobs/${job.id}/events`));
-  stream.onmessage = async event => {
+  const source = stream = new EventSource(url(`/api/jobs/${job.id}/events`));
+  const stop = () => {
+    source.close();
+    if (stream === source) stream = null;
+    cancel.hidden = true; run.disabled = false;
+  };
+  source.onmessage = async event => {
     const j = JSON.parse(event.data);
-    document.getElementById("progress-bar").value = j.total ? j.done / j.total : 0;
+    const over = ["done", "cancelled", "failed"].includes(j.state);
+    if (over) stop();                     // the server ends the stream: no reconnection
+    document.getElementById("progress-bar").value = j.total ? j.done / j.total : over ? 1 : 0;
     const eta = j.eta_s !== null ? `, about ${seconds(j.eta_s)} left` : "";
     document.getElementById("progress-text").textContent =
       j.state === "running" ? ` ${j.cohorts_done} of ${j.cohorts} cohorts, ${j.done} of ` +
                               `${j.total} run-epochs${eta}` : ` ${j.message || j.state}`;
-    const over = ["done", "cancelled", "failed"].includes(j.state);
+    if (j.state === "failed") document.getElementById("form-error").textContent = j.message;
     if (j.cohorts_done !== cohorts || over) { cohorts = j.cohorts_done; await refresh(); }
-    if (over) {
-      stream.close(); stream = null;
-      cancel.hidden = true; run.disabled = false;
-      if (j.state === "failed") document.getElementById("form-error").textContent = j.message;
-    }
   };
-  stream.onerror = () => { if (stream) { stream.close(); stream = null; } run.disabled = false; };
+  source.onerror = stop;
 }
 
 async function refresh() {
@@ -292,7 +294,7 @@ function drawMeasure() {
   Plotly.react(target, traces, {
     title: {text: `${m.title}: every seed, the estimate with its interval`},
     xaxis: {tickvals: m.values.map((_, i) => i), ticktext: m.values.map(v => v.label),
-            title: {text: view.data.axis}},
+            range: [-0.5, m.values.length - 0.5], title: {text: view.data.axis}},
     yaxis: {title: {text: m.percent ? `${m.title} (%)` : `${m.title}${m.unit ? " (" + m.unit + ")" : ""}`}},
     hovermode: "closest", margin: {t: 40}, showlegend: false}, PLOT_CONFIG);
 }
