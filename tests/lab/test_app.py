@@ -4,6 +4,7 @@ server-sent events, cancel."""
 from __future__ import annotations
 
 import json
+import shutil
 
 import numpy as np
 import pytest
@@ -93,7 +94,10 @@ def test_a_study_shows_the_answer_measures_and_every_seed_with_median_and_band(c
     assert [v["label"] for v in body["values"]] == ["0.0", "0.9"]
     for value in body["values"]:
         assert value["seeds"] == [0, 1]
-        assert value["updates_per_epoch"] == [5.0, 5.0]       # 500 examples, batch 100
+        per_epoch = value["per_epoch"]
+        assert per_epoch["updates"] == [5.0, 5.0]             # 500 examples, batch 100
+        assert per_epoch["examples"] == [500, 500]
+        assert all(t > 0 for t in per_epoch["time"])
         curves = value["curves"]["val_accuracy"]
         seeds = np.array(curves["seeds"], float)
         assert seeds.shape == (2, 3)
@@ -198,3 +202,16 @@ def test_cancel_stops_the_run_and_a_second_run_waits(own_client):
     body = own_client.get("/api/studies/lab-tiny", params={"epochs": "500"}).json()
     assert body["stored"] == 0
     assert own_client.get("/api/jobs/current").json()["state"] == "cancelled"
+
+
+def test_runs_another_process_stores_show_on_the_next_request(trained, tmp_path):
+    path, db = trained
+    copy = tmp_path / "shared.db"
+    shutil.copy(db, copy)
+    with TestClient(create_app(copy, TOKEN, (path,)), headers={"X-Lab-Token": TOKEN}) as lab:
+        knobs = {"epochs": "2"}
+        assert lab.get("/api/studies/lab-tiny", params=knobs).json()["stored"] == 0
+        assert main(["run", str(path), "--db", str(copy), "--set", "fit.epochs=2",
+                     "--out", str(tmp_path), "--no-progress"]) == 0     # as 'hyperlab run'
+        body = lab.get("/api/studies/lab-tiny", params=knobs).json()
+        assert body["stored"] == 4 and body["answer"]

@@ -24,7 +24,7 @@ import numpy as np
 from hyperlab import studies
 from hyperlab.reports import summary
 from hyperlab.reports.measures import measure_study
-from hyperlab.studies import executors, planner
+from hyperlab.studies import executors, planner, spec
 from hyperlab.studies.results import StudyResults, ValueResult
 from hyperlab.studies.store import Store
 
@@ -258,16 +258,20 @@ def study_view(study: studies.Study, store: Store | None) -> dict[str, Any]:
             "axis": study.axis, "repeats": study.repeats, "stored": have, "planned": planned,
             "answer": found and found["lines"], "table": found and found["table"],
             "measures": found["measures"] if found else [], "metrics": metrics,
-            "values": [_value(v, metrics) for v in results.values], "form": form(study)}
+            "values": [_value(v, metrics, spec.data_facts(variant.config["data"]).n_train)
+                       for v, variant in zip(results.values, study.variants())],
+            "form": form(study)}
 
 
 def _json_floats(values: Any) -> list[float | None]:
     return [float(x) if math.isfinite(x) else None for x in np.asarray(values, float).tolist()]
 
 
-def _value(value: ValueResult, metrics: list[str]) -> dict[str, Any]:
-    """One value's runs: seeds, updates per epoch and, per metric, every seed's curve with
-    the median and the interquartile band (where at least two seeds have the epoch)."""
+def _value(value: ValueResult, metrics: list[str], n_train: int) -> dict[str, Any]:
+    """One value's runs: seeds, what each seed's epoch is worth on the other x axes (weight
+    updates, examples seen, seconds: its wall time spread evenly over its epochs) and, per
+    metric, every seed's curve with the median and the interquartile band (where at least
+    two seeds have the epoch)."""
     curves = {}
     for metric in metrics:
         y = value.curves(metric)
@@ -280,7 +284,10 @@ def _value(value: ValueResult, metrics: list[str]) -> dict[str, Any]:
             "seeds": [_json_floats(run.history.get(metric, [])) for run in value.runs],
             "median": _json_floats(stats[1]), "low": _json_floats(stats[0]),
             "high": _json_floats(stats[2])}
+    per_epoch = {"updates": [r.updates / r.epochs_run if r.epochs_run else None
+                             for r in value.runs],
+                 "examples": [n_train for _ in value.runs],
+                 "time": [r.wall_time_s / r.epochs_run if r.epochs_run else None
+                          for r in value.runs]}
     return {"label": value.label, "seeds": [r.seed for r in value.runs],
-            "updates_per_epoch": [r.updates / r.epochs_run if r.epochs_run else None
-                                  for r in value.runs],
-            "curves": curves}
+            "per_epoch": per_epoch, "curves": curves}

@@ -6,9 +6,13 @@ const TOKEN = document.querySelector('meta[name="lab-token"]').content;
 const COLORS = ["#1f77b4", "#ff7f0e", "#2ca02c", "#d62728", "#9467bd", "#8c564b",
                 "#e377c2", "#7f7f7f", "#bcbd22", "#17becf"];
 const PLOT_CONFIG = {responsive: true, displaylogo: false};
+const X_TITLES = {epochs: "epoch", updates: "weight updates", examples: "examples seen",
+                  time: "wall time (s; each run's time spread evenly over its epochs)"};
 const main = document.getElementById("main");
 const view = {metric: null, x: "epochs", y: "linear", measure: 0, data: null};
 let stream = null;            // the EventSource of the job being followed
+let watch = null;             // the timer that looks for runs stored by another process
+const WATCH_MS = 4000;
 
 // ---------------------------------------------------------------------------- helpers
 function url(path, params = {}) {
@@ -72,8 +76,13 @@ function studyHash(name, knobs) {
 }
 
 // ---------------------------------------------------------------------------- the list
-async function showList() {
+function leave() {
   if (stream) { stream.close(); stream = null; }
+  clearInterval(watch);
+}
+
+async function showList() {
+  leave();
   const {body} = await call("/api/studies");
   const rows = body.studies.map(s => el("tr", {},
     el("td", {}, el("a", {href: studyHash(s.name, {})}, s.name),
@@ -95,7 +104,7 @@ async function showList() {
 
 // ---------------------------------------------------------------------------- a study
 async function showStudy(name, knobs) {
-  if (stream) { stream.close(); stream = null; }
+  leave();
   let answer = await call(`/api/studies/${encodeURIComponent(name)}`, knobs);
   let problem = null;
   if (answer.status === 400) {            // show the study as it is, the message by the field
@@ -124,7 +133,7 @@ async function showStudy(name, knobs) {
        el("div", {class: "controls"},
           el("label", {}, "metric ", el("select", {id: "metric", onchange: e => {
             view.metric = e.target.value; drawCurves(); }})),
-          el("label", {}, " x axis ", select("x-axis", ["epochs", "updates"], view.x, v => {
+          el("label", {}, " x axis ", select("x-axis", Object.keys(X_TITLES), view.x, v => {
             view.x = v; drawCurves(); })),
           el("label", {}, " y axis ", select("y-axis", ["linear", "log"], view.y, v => {
             view.y = v;
@@ -138,6 +147,10 @@ async function showStudy(name, knobs) {
   if (job && job.study === name && !["done", "cancelled", "failed"].includes(job.state)) {
     follow(job);
   }
+  // The store is shared: while runs are missing, another process may be storing them.
+  watch = setInterval(() => {
+    if (!stream && view.data.stored < view.data.planned) refresh(true);
+  }, WATCH_MS);
 }
 
 function select(id, options, current, onchange) {
@@ -234,11 +247,12 @@ function follow(job) {
   source.onerror = stop;
 }
 
-async function refresh() {
+async function refresh(onlyIfMore = false) {
   const data = view.data;
   const knobs = Object.fromEntries(new URLSearchParams(location.hash.split("?")[1] || ""));
   const answer = await call(`/api/studies/${encodeURIComponent(data.name)}`, knobs);
-  if (!answer.ok) return;
+  if (!answer.ok || view.data !== data) return;       // failed, or another view by now
+  if (onlyIfMore && answer.body.stored === data.stored) return;
   view.data = answer.body;
   if (!view.data.metrics.includes(view.metric)) view.metric = view.data.metrics[0] || null;
   drawResults();
@@ -307,7 +321,8 @@ function drawCurves() {
   view.data.values.forEach((v, i) => {
     const c = v.curves[metric];
     if (!c || !v.seeds.length) return;
-    const per = view.x === "updates" ? median(v.updates_per_epoch) : 1;
+    const factors = view.x === "epochs" ? v.seeds.map(() => 1) : v.per_epoch[view.x];
+    const per = median(factors);
     const xs = n => Array.from({length: n}, (_, e) => (e + 1) * per);
     const group = {legendgroup: v.label, showlegend: false, hoverinfo: "skip"};
     traces.push({...group, uid: `band-${i}-low`, x: xs(c.low.length), y: c.low,
@@ -315,11 +330,11 @@ function drawCurves() {
     traces.push({...group, uid: `band-${i}-high`, x: xs(c.high.length), y: c.high,
                  mode: "lines", line: {width: 0}, fill: "tonexty", fillcolor: color(i, 0.18)});
     c.seeds.forEach((ys, k) => {
-      const upe = view.x === "updates" ? v.updates_per_epoch[k] : 1;
+      const scale = factors[k];
       traces.push({
         uid: `seed-${i}-${v.seeds[k]}`, name: `${v.label} seed ${v.seeds[k]}`,
         legendgroup: v.label, showlegend: false, mode: "lines",
-        x: ys.map((_, e) => (e + 1) * upe), y: ys,
+        x: ys.map((_, e) => (e + 1) * scale), y: ys,
         line: {color: color(i, 0.45), width: 1},
         hovertemplate: `${v.label}, seed ${v.seeds[k]}: %{y:.4g} at %{x}<extra></extra>`});
     });
@@ -330,7 +345,7 @@ function drawCurves() {
   });
   Plotly.react(target, traces, {
     title: {text: `${metric}: every seed (thin), median (thick), interquartile band`},
-    xaxis: {title: {text: view.x === "updates" ? "weight updates" : "epoch"}},
+    xaxis: {title: {text: X_TITLES[view.x]}},
     yaxis: {title: {text: metric}, type: view.y},
     legend: {title: {text: `${view.data.axis} (click: hide or show)`}},
     hovermode: "closest", margin: {t: 40}}, PLOT_CONFIG);
