@@ -28,7 +28,7 @@ from typing import Any, Callable, Iterator, NoReturn, Sequence
 
 from hyperlab.cli._common import (EXIT_USAGE, PROG, Formatter, parse_batch_size, parse_pairs,
                                   print_error)
-from hyperlab.studies.build import LOG_KEYS, TUTORIAL_SGD
+from hyperlab.studies import build
 
 EXIT_INTERRUPTED = 130
 # Commands that store what they finish, so that running them again resumes.
@@ -163,9 +163,9 @@ def add_fit_parser(subparsers: argparse._SubParsersAction) -> None:
 
 
 def _commands() -> tuple[Callable[[argparse._SubParsersAction], None], ...]:
-    from hyperlab.cli import lab, report, store, studies, visual
+    from hyperlab.cli import lab, report, science, store, studies, visual
     return (add_fit_parser,) + studies.COMMANDS + visual.COMMANDS + report.COMMANDS + store.COMMANDS \
-        + lab.COMMANDS
+        + lab.COMMANDS + science.COMMANDS
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -195,7 +195,7 @@ def fit_config(args: argparse.Namespace) -> dict[str, Any]:
                 raise ValueError(f"{flag} and --opt-arg {key}=... both given; use one")
             opt_args[key] = value
     if opt_name == "sgd":  # the tutorial's SGD; a --schedule brings its own learning rate
-        defaults = {k: v for k, v in TUTORIAL_SGD.items()
+        defaults = {k: v for k, v in build.TUTORIAL_SGD.items()
                     if not (k == "learning_rate" and (args.schedule or "lr" in opt_args))}
         opt_args = {**defaults, **opt_args}
     schedule = parse_schedule(args.schedule)
@@ -254,36 +254,33 @@ def too_large(what: str, fix: str) -> Iterator[None]:
 
 def build_training(config: dict[str, Any]):
     """Optimizer and callbacks of ``config`` (validated before any data or JAX work)."""
-    import hyperlab as hl
-
     opt_args = dict(config["optimizer"]["args"])
     callbacks = []
     if config["schedule"] is not None:
         with blame("--schedule"):
-            schedule = hl.schedules.get(config["schedule"])
-        if schedule.per_epoch:
-            callbacks.append(hl.callbacks.LearningRateScheduler(schedule))
-        elif "learning_rate" in opt_args or "lr" in opt_args:
-            raise ValueError(f"--schedule {config['schedule']['class_name']} sets the learning "
-                             "rate; drop --lr (or the learning_rate --opt-arg)")
-        else:
-            opt_args["learning_rate"] = schedule
-    optimizer_cls = type(hl.optimizers.get(config["optimizer"]["name"]))
+            schedule = build.schedule(config["schedule"]["class_name"],
+                                      config["schedule"]["config"])
+        learning_rate, callbacks = build.split_schedule(schedule)
+        if learning_rate is not None:
+            if "learning_rate" in opt_args or "lr" in opt_args:
+                raise ValueError(f"--schedule {config['schedule']['class_name']} sets the "
+                                 "learning rate; drop --lr (or the learning_rate --opt-arg)")
+            opt_args["learning_rate"] = learning_rate
+    optimizer_cls = build.optimizer_class(config["optimizer"]["name"])
     try:  # the optimizers' own ValueErrors name the class and the argument
         optimizer = optimizer_cls(**opt_args)
     except TypeError as err:
         raise ValueError(f"{optimizer_cls.__name__}: {err}") from None
     for flag, key in (("--plateau", "plateau"), ("--early-stopping", "early_stopping")):
         monitor = (config[key] or {}).get("monitor", "val_loss")
-        if monitor not in LOG_KEYS:
+        if monitor not in build.LOG_KEYS:
             raise ValueError(f"{flag}: monitor={monitor!r} is not logged by fit; "
-                             f"choose one of {', '.join(LOG_KEYS)}")
-    if config["plateau"] is not None:
-        with blame("--plateau"):
-            callbacks.append(hl.callbacks.ReduceLROnPlateau(**config["plateau"]))
-    if config["early_stopping"] is not None:
-        with blame("--early-stopping"):
-            callbacks.append(hl.callbacks.EarlyStopping(**config["early_stopping"]))
+                             f"choose one of {', '.join(build.LOG_KEYS)}")
+    for flag, key, name in (("--plateau", "plateau", "ReduceLROnPlateau"),
+                            ("--early-stopping", "early_stopping", "EarlyStopping")):
+        if config[key] is not None:
+            with blame(flag):
+                callbacks.append(build.callback(name, config[key]))
     return optimizer, callbacks
 
 
@@ -298,11 +295,7 @@ def run_fit(args: argparse.Namespace) -> int:
     sizes = [ds.n_features, *config["model"]["hidden"], ds.n_classes]
     params = sum((a + 1) * b for a, b in zip(sizes, sizes[1:]))
     with too_large(f"the model ({params:,} parameters)", MEMORY_FIXES["fit"]):
-        layers = [hl.layers.Input((ds.n_features,))]
-        layers += [hl.layers.Dense(units, config["model"]["activation"],
-                                   kernel_initializer=config["model"]["initializer"])
-                   for units in config["model"]["hidden"]]
-        layers.append(hl.layers.Dense(ds.n_classes, "softmax"))
+        layers = build.build_layers(config, ds.n_features, ds.n_classes)
         model = hl.Sequential(layers, seed=config["seed"])
         model.compile(optimizer, "categorical_crossentropy", ["accuracy"])
         y = hl.datasets.to_categorical(ds.y_train, ds.n_classes)

@@ -15,8 +15,9 @@ if TYPE_CHECKING:
     from hyperlab.engine.optimizers import Optimizer
     from hyperlab.engine.schedules import LearningRateSchedule
 
-__all__ = ["TUTORIAL_SGD", "LOG_KEYS", "CALLBACKS", "batch_size", "callback", "build_schedule",
-           "build_optimizer", "build_callbacks", "build_layers"]
+__all__ = ["TUTORIAL_SGD", "LOG_KEYS", "CALLBACKS", "batch_size", "callback", "schedule",
+           "optimizer_class", "split_schedule", "build_schedule", "build_optimizer", "build_callbacks",
+           "build_layers"]
 
 # The tutorial's optimizer: SGD's arguments in every tutorial run (and `hyperlab fit`).
 TUTORIAL_SGD = {"learning_rate": 0.01, "momentum": 0.9}
@@ -39,41 +40,57 @@ def callback(name: str, args: dict[str, Any]) -> Callback:
     return getattr(callbacks, name)(**args)
 
 
-def build_schedule(spec: dict[str, Any]) -> LearningRateSchedule:
-    """The schedule ``fit.schedule`` configures: ``{"name": ..., **arguments}``."""
+def schedule(name: str, args: dict[str, Any]) -> LearningRateSchedule:
+    """The learning-rate schedule ``name`` (a class name) with ``args``."""
     from hyperlab.engine import schedules
 
-    args = {k: v for k, v in spec.items() if k != "name"}
-    return schedules.get({"class_name": spec["name"], "config": args})
+    return schedules.get({"class_name": name, "config": args})
 
 
-def _fit_schedule(config: dict[str, Any]):
-    """The configured schedule, or None."""
+def optimizer_class(name: str) -> type[Optimizer]:
+    """The optimizer class ``name`` (Keras's names, any case: ``"sgd"``, ``"Adam"``)."""
+    from hyperlab.engine import optimizers
+
+    return type(optimizers.get(name))
+
+
+def build_schedule(spec: dict[str, Any]) -> LearningRateSchedule:
+    """The schedule ``fit.schedule`` configures: ``{"name": ..., **arguments}``."""
+    return schedule(spec["name"], {k: v for k, v in spec.items() if k != "name"})
+
+
+def split_schedule(sched: LearningRateSchedule | None
+                   ) -> tuple[LearningRateSchedule | None, list[Callback]]:
+    """How ``fit`` uses a schedule: ``(the optimizer's learning rate or None, callbacks)``:
+    a per-step schedule is the learning rate, a per-epoch one runs through a
+    LearningRateScheduler."""
+    if sched is None or not sched.per_epoch:
+        return sched, []
+    from hyperlab.engine import callbacks
+
+    return None, [callbacks.LearningRateScheduler(sched)]
+
+
+def _fit_schedule(config: dict[str, Any]) -> tuple[LearningRateSchedule | None, list[Callback]]:
+    """The configured schedule, split by ``split_schedule``."""
     spec = config["fit"].get("schedule")
-    return None if spec is None else build_schedule(spec)
+    return split_schedule(None if spec is None else build_schedule(spec))
 
 
 def build_optimizer(config: dict[str, Any]) -> Optimizer:
     """The optimizer; a per-step schedule becomes its learning rate."""
-    from hyperlab.engine import optimizers
-
     spec = dict(config["compile"]["optimizer"])
-    cls = type(optimizers.get(spec.pop("name")))
-    schedule = _fit_schedule(config)
-    if schedule is not None and not schedule.per_epoch:
-        spec["learning_rate"] = schedule
+    cls = optimizer_class(spec.pop("name"))
+    learning_rate, _ = _fit_schedule(config)
+    if learning_rate is not None:
+        spec["learning_rate"] = learning_rate
     return cls(**spec)
 
 
 def build_callbacks(config: dict[str, Any]) -> list[Callback]:
-    """The callbacks; a per-epoch schedule runs through a LearningRateScheduler."""
-    from hyperlab.engine import callbacks
-
-    cbs = [callback(n, args) for n, args in config["fit"].get("callbacks", {}).items()]
-    schedule = _fit_schedule(config)
-    if schedule is not None and schedule.per_epoch:
-        cbs.insert(0, callbacks.LearningRateScheduler(schedule))
-    return cbs
+    """The callbacks; a per-epoch schedule runs through a LearningRateScheduler (first)."""
+    _, scheduler = _fit_schedule(config)
+    return scheduler + [callback(n, args) for n, args in config["fit"].get("callbacks", {}).items()]
 
 
 def build_layers(config: dict[str, Any], input_shape: int | tuple[int, ...],

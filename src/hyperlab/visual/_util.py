@@ -13,7 +13,7 @@ from typing import Any, Callable, Iterable, Sequence
 
 import numpy as np
 
-from hyperlab.studies.build import TUTORIAL_SGD
+from hyperlab.studies import build
 
 GREEN_ORANGE_RED = ("#1a9850", "#fdae61", "#f46d43", "#d73027")  # steps: early -> late
 
@@ -109,12 +109,12 @@ def build_optimizer(spec: Any, *, lr: float | None = None, momentum: float | Non
 
     name, args, kwargs = parse_call(spec, what, nested=schedule)
     try:
-        cls = type(optimizers.get(name))
+        cls = build.optimizer_class(name)
     except ValueError as err:
         raise ValueError(f"{what}: {err}") from None
     bare = "(" not in str(spec)
     if bare and tutorial_sgd and cls.__name__ == "SGD":
-        kwargs = dict(TUTORIAL_SGD)
+        kwargs = dict(build.TUTORIAL_SGD)
     if lr is not None and not args and "learning_rate" not in kwargs and "lr" not in kwargs:
         kwargs["learning_rate"] = lr
     if momentum is not None and "momentum" in _parameters(cls) and "momentum" not in kwargs:

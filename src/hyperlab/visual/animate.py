@@ -154,13 +154,11 @@ def build_model(n_classes: int, hidden: Sequence[int] = (50,), activation: str =
                 initializer: str = "he_uniform", seed: int = 0):
     """The tutorial's classifier: Dense(h, activation, initializer) per hidden size, then
     Dense(n_classes, softmax), on 2 inputs."""
-    from hyperlab.engine import layers
     from hyperlab.engine.model import Sequential
+    from hyperlab.studies import build
     hidden = [_positive("--hidden", h) for h in hidden]
-    stack = [layers.Input((2,))]
-    stack += [layers.Dense(h, activation, kernel_initializer=initializer) for h in hidden]
-    stack.append(layers.Dense(n_classes, "softmax"))
-    return Sequential(stack, seed=seed)
+    model = {"hidden": hidden, "activation": activation, "initializer": initializer}
+    return Sequential(build.build_layers({"model": model}, 2, n_classes), seed=seed)
 
 
 # ---------------------------------------------------------------------------- training
