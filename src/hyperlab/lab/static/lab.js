@@ -130,6 +130,8 @@ async function showStudy(name, knobs) {
           el("label", {}, "measure ", el("select", {id: "measure", onchange: e => {
             view.measure = Number(e.target.value); drawMeasure(); }}))),
        el("div", {id: "measure-plot", class: "plot"}),
+       el("p", {class: "note"}, "Every seed a dot; the diamond is the estimate with its " +
+          "interval (black: the best value). Hover for the verdict of each value."),
        el("div", {class: "controls"},
           el("label", {}, "metric ", el("select", {id: "metric", onchange: e => {
             view.metric = e.target.value; drawCurves(); }})),
@@ -140,6 +142,9 @@ async function showStudy(name, knobs) {
             Plotly.relayout("curves", {"yaxis.type": v});
           }))),
        el("div", {id: "curves", class: "plot"}),
+       el("p", {class: "note"}, "Every seed a thin line, the median of the seeds thick, the " +
+          "interquartile band shaded. Click a legend entry to hide or show a value; drag to " +
+          "zoom, double-click to zoom out; hover for values."),
        el("pre", {id: "table"})));
   if (problem) showProblem(problem);
   drawResults();
@@ -306,7 +311,7 @@ function drawMeasure() {
     }
   });
   Plotly.react(target, traces, {
-    title: {text: `${m.title}: every seed, the estimate with its interval`},
+    title: {text: m.title},
     xaxis: {tickvals: m.values.map((_, i) => i), ticktext: m.values.map(v => v.label),
             range: [-0.5, m.values.length - 0.5], title: {text: view.data.axis}},
     yaxis: {title: {text: m.percent ? `${m.title} (%)` : `${m.title}${m.unit ? " (" + m.unit + ")" : ""}`}},
@@ -344,10 +349,10 @@ function drawCurves() {
       hovertemplate: `${v.label}, median of ${v.seeds.length} seeds: %{y:.4g} at %{x}<extra></extra>`});
   });
   Plotly.react(target, traces, {
-    title: {text: `${metric}: every seed (thin), median (thick), interquartile band`},
+    title: {text: metric},
     xaxis: {title: {text: X_TITLES[view.x]}},
     yaxis: {title: {text: metric}, type: view.y},
-    legend: {title: {text: `${view.data.axis} (click: hide or show)`}},
+    legend: {title: {text: view.data.axis}},
     hovermode: "closest", margin: {t: 40}}, PLOT_CONFIG);
 }
 
