@@ -1,0 +1,222 @@
+"""hyperlab beside Keras and PyTorch, in one run on one machine, so that every ratio is
+same-machine, same-run.
+
+    python benchmarks/peers.py              # table on stdout
+    python benchmarks/peers.py --json       # one JSON object
+
+Scenarios (each framework in a fresh process; hyperlab with an empty compilation cache):
+
+- ``tutorial``: the tutorial's run — 2-50-3 ReLU MLP on blobs (500 training, 500
+  validation samples), SGD(0.01, momentum 0.9), batch 32, 200 epochs, validation every
+  epoch. *first* is the first ``fit`` (tracing and compilation included, imports not);
+  *again* the best of three further fits of the same model in that process.
+- ``lecture``: the lecture's model — 784-300-100-10 ReLU MLP, SGD(0.01), batch 32, 10 epochs
+  on 10,000 random 28×28 images with 5,000 validation images (the shapes of the lecture's
+  Fashion-MNIST split; the computation does not depend on the pixels). *again* gives the
+  achieved GFLOP/s (forward + backward of every training batch, forward of the validation
+  set), beside the rate a plain jitted ``jnp.dot`` loop of the same matrix shapes reaches.
+
+Keras (``pip install tensorflow-cpu``) and PyTorch (``pip install torch==2.13.0``) are
+measured where they import, else reported as absent.
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import platform
+import subprocess
+import sys
+import tempfile
+import time
+
+FRAMEWORKS = ("hyperlab", "keras", "torch")
+SCENARIOS = ("tutorial", "lecture")
+LECTURE = (784, 300, 100, 10)
+N_TRAIN, N_VAL, EPOCHS = 10_000, 5_000, 10
+
+
+def lecture_flops() -> float:
+    """FLOPs of the lecture run: 2 per multiply-add forward, 4 more backward (the weight and
+    input gradients) for every training sample; forward only for validation."""
+    macs = sum(a * b for a, b in zip(LECTURE, LECTURE[1:]))
+    return EPOCHS * macs * (6 * N_TRAIN + 2 * N_VAL)
+
+
+def data(scenario: str):
+    import numpy as np
+    if scenario == "tutorial":
+        from sklearn.datasets import make_blobs
+        x, y = make_blobs(1000, centers=3, n_features=2, cluster_std=2, random_state=2)
+        x, y = x.astype(np.float32), np.eye(3, dtype=np.float32)[y]
+        return (x[:500], y[:500]), (x[500:], y[500:])
+    rng = np.random.default_rng(0)
+    x = rng.random((N_TRAIN + N_VAL, 784), np.float32)
+    y = np.eye(10, dtype=np.float32)[rng.integers(0, 10, N_TRAIN + N_VAL)]
+    return (x[:N_TRAIN], y[:N_TRAIN]), (x[N_TRAIN:], y[N_TRAIN:])
+
+
+def settings(scenario: str) -> tuple[list[int], float, float, int]:
+    """(layer sizes, learning rate, momentum, epochs)."""
+    if scenario == "tutorial":
+        return [2, 50, 3], 0.01, 0.9, 200
+    return list(LECTURE), 0.01, 0.0, EPOCHS
+
+
+def run_hyperlab(scenario: str, fits: int):
+    import hyperlab as hl
+    (x, y), val = data(scenario)
+    sizes, lr, momentum, epochs = settings(scenario)
+    layers = [hl.layers.Input((sizes[0],))]
+    layers += [hl.layers.Dense(n, "relu") for n in sizes[1:-1]]
+    model = hl.Sequential(layers + [hl.layers.Dense(sizes[-1], "softmax")], seed=0)
+    model.compile(hl.optimizers.SGD(lr, momentum=momentum), "categorical_crossentropy",
+                  ["accuracy"])
+    for _ in range(fits):
+        start = time.perf_counter()
+        h = model.fit(x, y, batch_size=32, epochs=epochs, validation_data=val, verbose=0)
+        yield time.perf_counter() - start, h.history["val_accuracy"][-1]
+
+
+def run_keras(scenario: str, fits: int):
+    os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
+    import keras
+    (x, y), val = data(scenario)
+    sizes, lr, momentum, epochs = settings(scenario)
+    model = keras.Sequential([keras.Input((sizes[0],))]
+                             + [keras.layers.Dense(n, "relu") for n in sizes[1:-1]]
+                             + [keras.layers.Dense(sizes[-1], "softmax")])
+    model.compile(optimizer=keras.optimizers.SGD(lr, momentum=momentum),
+                  loss="categorical_crossentropy", metrics=["accuracy"])
+    for _ in range(fits):
+        start = time.perf_counter()
+        h = model.fit(x, y, batch_size=32, epochs=epochs, validation_data=val, verbose=0)
+        yield time.perf_counter() - start, h.history["val_accuracy"][-1]
+
+
+def run_torch(scenario: str, fits: int):
+    import torch
+    (x, y), (vx, vy) = data(scenario)
+    x, y, vx, vy = (torch.from_numpy(a) for a in (x, y.argmax(1), vx, vy.argmax(1)))
+    sizes, lr, momentum, epochs = settings(scenario)
+    torch.manual_seed(0)
+    layers: list = []
+    for a, b in zip(sizes, sizes[1:]):
+        layers += [torch.nn.Linear(a, b), torch.nn.ReLU()]
+    model = torch.nn.Sequential(*layers[:-1])
+    opt = torch.optim.SGD(model.parameters(), lr=lr, momentum=momentum)
+    loss_fn = torch.nn.CrossEntropyLoss()
+    for _ in range(fits):
+        start = time.perf_counter()
+        for _ in range(epochs):
+            model.train()
+            for idx in torch.randperm(len(x)).split(32):
+                opt.zero_grad()
+                loss_fn(model(x[idx]), y[idx]).backward()
+                opt.step()
+            model.eval()
+            with torch.no_grad():
+                acc = (model(vx).argmax(1) == vy).float().mean().item()
+        yield time.perf_counter() - start, acc
+
+
+def matmul_rate() -> float:
+    """GFLOP/s of a jitted loop of the lecture's batch matmuls (forward and both backward
+    products of every layer), the ceiling a training step could reach."""
+    import jax
+    import jax.numpy as jnp
+    key = jax.random.PRNGKey(0)
+    ws = [jax.random.normal(key, (a, b)) for a, b in zip(LECTURE, LECTURE[1:])]
+    x0 = jax.random.normal(key, (32, LECTURE[0]))
+    steps = N_TRAIN // 32
+
+    @jax.jit
+    def loop(x0, ws):
+        def body(i, acc):
+            h, total = x0 + acc[0, 0], 0.0
+            for w in ws:
+                out = jnp.dot(h, w)
+                total += jnp.sum(jnp.dot(h.T, out)) + jnp.sum(jnp.dot(out, w.T))
+                h = out
+            return acc + total * 1e-30
+        return jax.lax.fori_loop(0, steps, body, jnp.zeros((1, 1)))
+
+    loop(x0, ws).block_until_ready()
+    best = min(_timed(lambda: loop(x0, ws).block_until_ready()) for _ in range(5))
+    macs = sum(a * b for a, b in zip(LECTURE, LECTURE[1:]))
+    return 6 * 32 * macs * steps / best / 1e9
+
+
+def _timed(fn) -> float:
+    start = time.perf_counter()
+    fn()
+    return time.perf_counter() - start
+
+
+def measure(framework: str, scenario: str) -> dict:
+    run = {"hyperlab": run_hyperlab, "keras": run_keras, "torch": run_torch}[framework]
+    times = list(run(scenario, 4))
+    out = {"first_s": round(times[0][0], 3), "again_s": round(min(t for t, _ in times[1:]), 4),
+           "val_accuracy": round(float(times[-1][1]), 4)}
+    if scenario == "lecture":
+        out["gflops"] = round(lecture_flops() / out["again_s"] / 1e9, 1)
+        if framework == "hyperlab":
+            out["matmul_loop_gflops"] = round(matmul_rate(), 1)
+    return out
+
+
+def available(framework: str) -> bool:
+    module = {"hyperlab": "hyperlab", "keras": "tensorflow", "torch": "torch"}[framework]
+    probe = f"import importlib.util, sys; sys.exit(importlib.util.find_spec({module!r}) is None)"
+    return subprocess.run([sys.executable, "-c", probe]).returncode == 0
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--json", action="store_true", help="print one JSON object")
+    parser.add_argument("--one", nargs=2, metavar=("FRAMEWORK", "SCENARIO"), help=argparse.SUPPRESS)
+    args = parser.parse_args()
+    if args.one:
+        print(json.dumps(measure(*args.one)))
+        return
+    results: dict = {}
+    for framework in FRAMEWORKS:
+        if not available(framework):
+            results[framework] = "not installed"
+            continue
+        results[framework] = {}
+        for scenario in SCENARIOS:
+            with tempfile.TemporaryDirectory() as cache:
+                env = dict(os.environ, HYPERLAB_CACHE_DIR=cache)
+                out = subprocess.run([sys.executable, __file__, "--one", framework, scenario],
+                                     env=env, check=True, capture_output=True, text=True).stdout
+            results[framework][scenario] = json.loads(out.strip().splitlines()[-1])
+    report = {"machine": f"{platform.machine()}, {os.cpu_count()} CPUs, {platform.platform()}",
+              "python": platform.python_version(), "results": results}
+    if args.json:
+        print(json.dumps(report, indent=2))
+        return
+    print(report["machine"])
+    print(f"{'framework':10} {'scenario':9} {'first (s)':>10} {'again (s)':>10} {'GFLOP/s':>8} "
+          f"{'val acc':>8}")
+    for framework, rows in results.items():
+        if isinstance(rows, str):
+            print(f"{framework:10} {rows}")
+            continue
+        for scenario, r in rows.items():
+            print(f"{framework:10} {scenario:9} {r['first_s']:10.3f} {r['again_s']:10.4f} "
+                  f"{r.get('gflops', ''):>8} {r['val_accuracy']:8.3f}")
+    hl = results.get("hyperlab")
+    if isinstance(hl, dict):
+        print(f"plain jnp.dot loop at the lecture's shapes: "
+              f"{hl['lecture']['matmul_loop_gflops']} GFLOP/s")
+        for peer in ("keras", "torch"):
+            if isinstance(results.get(peer), dict):
+                for scenario in SCENARIOS:
+                    p, h = results[peer][scenario], hl[scenario]
+                    print(f"{peer} / hyperlab, {scenario}: first {p['first_s'] / h['first_s']:.1f}x, "
+                          f"again {p['again_s'] / h['again_s']:.1f}x")
+
+
+if __name__ == "__main__":
+    main()
