@@ -1,0 +1,164 @@
+"""Science commands: ``lr-sweep``.
+
+    hyperlab lr-sweep                                    # blobs, the tutorial's MLP and SGD
+    hyperlab lr-sweep --optimizer adam --seeds 10 --json
+
+The measurements live in ``hyperlab.science``, imported only when a command runs; runs are
+stored in the results store (``--out``/``--db``) like a study's, so running the same
+command again trains only what is missing.
+"""
+from __future__ import annotations
+
+import argparse
+import json
+from pathlib import Path
+from typing import Any
+
+from hyperlab.cli._common import Formatter, output_flags, parse_batch_size, parse_pairs
+
+NAME = "lr-sweep"
+TUTORIAL_MOMENTUM = 0.9  # hyperlab fit's SGD: the tutorial's momentum
+# hyperlab.science.sweep's defaults, repeated so that --help imports no SciPy
+LOW, HIGH, COUNT, SEEDS, EPOCHS, RANGE_EPOCHS = 1e-5, 10.0, 13, 5, 3, 25
+
+
+def add_lr_sweep_parser(subparsers: argparse._SubParsersAction) -> None:
+    """``hyperlab lr-sweep``: learning-rate sensitivity with seeds and intervals."""
+    p = subparsers.add_parser(
+        NAME, formatter_class=Formatter,
+        help="which learning rate: constant rates x seeds, stable region, divergence edge, "
+             "a recommended rate with its interval, and the one-run range test per seed",
+        description="Train --rates constant learning rates from --low to --high (log-spaced) "
+                    "with --seeds seeds each for\n--epochs epochs, and the one-run range test "
+                    "(the rate growing x(high/low)^(1/(N-1)) each epoch\nfor --range-epochs N "
+                    "epochs) once per seed. Prints the answer, a table per rate (median final\n"
+                    "loss and validation accuracy with bootstrap intervals, divergences with "
+                    "exact intervals) and\nwrites the figure to OUT/lr-sweep/. A run diverged "
+                    "when its final loss is not finite or above\nits initial loss. The model, "
+                    "data and optimizer flags are those of 'hyperlab fit'.",
+        epilog="examples:\n"
+               "  hyperlab lr-sweep\n"
+               "  hyperlab lr-sweep --optimizer adam --seeds 10 --epochs 5\n"
+               "  hyperlab lr-sweep --dataset moons --low 1e-4 --high 1 --rates 9 --json\n")
+    data = p.add_argument_group("data")
+    data.add_argument("--dataset", default="blobs", metavar="NAME",
+                      help="dataset name, one of hyperlab.datasets.NAMES (default: blobs; "
+                           "e.g. --dataset moons)")
+    data.add_argument("--data-arg", action="append", metavar="KEY=VALUE",
+                      help="dataset argument, repeatable (e.g. --data-arg noise=0.3)")
+    model = p.add_argument_group("model")
+    model.add_argument("--hidden", type=int, nargs="*", default=[50], metavar="UNITS",
+                       help="units of each hidden Dense layer (default: 50; e.g. --hidden 50 50)")
+    model.add_argument("--activation", default="relu",
+                       help="activation of the hidden layers (default: relu)")
+    model.add_argument("--initializer", default="he_uniform",
+                       help="kernel initializer of the hidden layers (default: he_uniform)")
+    opt = p.add_argument_group("optimizer")
+    opt.add_argument("--optimizer", default="sgd", metavar="NAME",
+                     help="sgd, rmsprop, adagrad, adadelta, adam, adamax or nadam "
+                          "(default: sgd; e.g. --optimizer adam)")
+    opt.add_argument("--momentum", type=float, metavar="FLOAT",
+                     help=f"momentum of sgd or rmsprop (default: {TUTORIAL_MOMENTUM} for sgd, "
+                          "as 'hyperlab fit'; e.g. --momentum 0.0)")
+    opt.add_argument("--opt-arg", action="append", metavar="KEY=VALUE",
+                     help="any other optimizer argument except the swept learning rate, "
+                          "repeatable (e.g. --opt-arg nesterov=true)")
+    train = p.add_argument_group("training")
+    train.add_argument("--batch-size", default="32", metavar="N|full",
+                       help="samples per update, or 'full' (default: 32)")
+    train.add_argument("--epochs", type=int, default=EPOCHS, metavar="N",
+                       help=f"epochs of every constant-rate run (default: {EPOCHS})")
+    train.add_argument("--no-shuffle", action="store_true",
+                       help="keep the training order fixed (default: shuffle every epoch)")
+    sweep = p.add_argument_group("sweep")
+    sweep.add_argument("--low", type=float, default=LOW, metavar="RATE",
+                       help=f"lowest learning rate (default: {LOW:g})")
+    sweep.add_argument("--high", type=float, default=HIGH, metavar="RATE",
+                       help=f"highest learning rate (default: {HIGH:g})")
+    sweep.add_argument("--rates", type=int, default=COUNT, metavar="N",
+                       help=f"number of log-spaced rates (default: {COUNT})")
+    sweep.add_argument("--seeds", type=int, default=SEEDS, metavar="N",
+                       help=f"seeds per rate, 0 .. N-1 (default: {SEEDS})")
+    sweep.add_argument("--range-epochs", type=int, default=RANGE_EPOCHS, metavar="N",
+                       help=f"epochs of the range test, one rate each (default: {RANGE_EPOCHS})")
+    sweep.add_argument("--no-range-test", action="store_true",
+                       help="skip the one-run range test")
+    out = p.add_argument_group("output")
+    output_flags(out)
+    out.add_argument("--json", action="store_true",
+                     help="print one JSON object on stdout (per-seed results, the analysis, "
+                          "the range test, the answer) instead of text")
+    out.add_argument("--no-progress", action="store_true", help="no progress bar")
+    p.set_defaults(handler=cmd_lr_sweep)
+
+
+COMMANDS = (add_lr_sweep_parser,)
+
+
+def sweep_config(args: argparse.Namespace) -> dict[str, Any]:
+    """The study configuration the flags describe (its learning rate is swept)."""
+    for flag, value, least in (("--seeds", args.seeds, 1), ("--rates", args.rates, 2),
+                               ("--epochs", args.epochs, 1),
+                               ("--range-epochs", args.range_epochs, 3)):
+        if value < least:
+            raise ValueError(f"{flag} must be an int >= {least}, got {value}")
+    if not 0 < args.low < args.high < float("inf"):
+        raise ValueError(f"--low and --high need 0 < low < high, got --low {args.low:g} "
+                         f"--high {args.high:g} (e.g. --low 1e-5 --high 10)")
+    opt_name = args.optimizer.strip().lower()
+    opt_args = parse_pairs(args.opt_arg, "--opt-arg")
+    for key in ("learning_rate", "lr"):
+        if key in opt_args:
+            raise ValueError(f"--opt-arg {key}: the learning rate is what lr-sweep sweeps; "
+                             "set its range with --low and --high")
+    if args.momentum is not None:
+        if "momentum" in opt_args:
+            raise ValueError("--momentum and --opt-arg momentum=... both given; use one")
+        opt_args["momentum"] = args.momentum
+    elif opt_name == "sgd":
+        opt_args.setdefault("momentum", TUTORIAL_MOMENTUM)
+    from hyperlab.data import datasets
+    from hyperlab.engine import optimizers
+    if args.dataset not in datasets.NAMES:
+        raise ValueError(f"--dataset {args.dataset}: unknown dataset; choose one of "
+                         f"{', '.join(datasets.NAMES)}")
+    try:
+        optimizer_cls = type(optimizers.get(opt_name))
+    except ValueError as err:
+        raise ValueError(f"--optimizer: {err}") from None
+    try:  # the optimizers' own ValueErrors name the class and the argument
+        optimizer_cls(learning_rate=args.low, **opt_args)
+    except TypeError as err:
+        raise ValueError(f"{optimizer_cls.__name__}: {err}") from None
+    data_args = parse_pairs(args.data_arg, "--data-arg")
+    if "name" in data_args:
+        raise ValueError("--data-arg name=...: choose the dataset with --dataset")
+    return {"data": {"name": args.dataset, **data_args},
+            "model": {"hidden": list(args.hidden), "activation": args.activation,
+                      "initializer": args.initializer},
+            "compile": {"optimizer": {"name": opt_name, **opt_args}},
+            "fit": {"batch_size": parse_batch_size(args.batch_size),
+                    "shuffle": not args.no_shuffle}}
+
+
+def cmd_lr_sweep(args: argparse.Namespace) -> int:
+    """Train what the store lacks, analyse, write the figure and print the answer."""
+    from hyperlab._fileio import output_folder, write_text
+    from hyperlab.science import figures, lr_sweep
+    config = sweep_config(args)
+    out = Path(args.out)
+    folder = output_folder(out / NAME, "the learning-rate sweep")  # before training
+    db = Path(args.db) if args.db else out / "hyperlab.db"
+    result = lr_sweep(config, low=args.low, high=args.high, count=args.rates,
+                      seeds=args.seeds, epochs=args.epochs,
+                      range_epochs=None if args.no_range_test else args.range_epochs,
+                      db=db, progress=not args.no_progress)
+    data = {**result.to_dict(),
+            "figures": [str(p) for p in figures.save_lr_sweep(result, folder)]}
+    write_text(folder / "lr-sweep.json", json.dumps(data, indent=1) + "\n", "the sweep's results")
+    if args.json:
+        print(json.dumps(data))
+        return 0
+    print(f"{result.answer()}\n\n{result.table()}\n")
+    print(f"written to {folder}/")
+    return 0

@@ -1,0 +1,13 @@
+"""Science built in: measurements that answer practitioners' questions with seeds and
+intervals, on top of the studies.
+
+- :func:`lr_sweep` -- learning-rate sensitivity: constant rates × seeds, the stable region,
+  the divergence edge, a recommended rate with its bootstrap interval, and the one-run range
+  test per seed beside it (:mod:`hyperlab.science.sensitivity` holds the analysis).
+
+This package sits above :mod:`hyperlab.studies` and :mod:`hyperlab.reports`; nothing below
+imports it.
+"""
+from hyperlab.science.sweep import LRSweep, RangeTest, log_rates, lr_sweep
+
+__all__ = ["lr_sweep", "log_rates", "LRSweep", "RangeTest"]

@@ -1,0 +1,164 @@
+"""Figures of :mod:`hyperlab.science`, drawn as :mod:`hyperlab.reports.figures` draws: every
+seed visible as a thin line or dot, the median thick, intervals shaded, files written
+atomically (PNG and SVG)."""
+from __future__ import annotations
+
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+import numpy as np
+
+from hyperlab._fileio import atomic_write, output_folder
+from hyperlab.reports._style import pyplot
+from hyperlab.reports.figures import DPI, MEDIAN_STYLE, SEED_STYLE
+
+if TYPE_CHECKING:  # pragma: no cover
+    from matplotlib.axes import Axes
+    from matplotlib.figure import Figure
+
+    from hyperlab.science.sweep import LRSweep
+
+__all__ = ["lr_sweep_figure", "save", "save_lr_sweep"]
+
+SEED_COLOR = "tab:blue"
+STABLE_COLOR = "tab:green"
+EDGE_COLOR = "tab:red"
+PICK_COLOR = "black"
+LOSS_TOP = 3.0  # the loss axis ends at this times the largest initial loss
+
+
+def _label(rate: float) -> str:
+    return f"{rate:.3g}"
+
+
+def _versus_rate(ax: Axes, sweep: LRSweep, values: np.ndarray, estimates: list, ylabel: str,
+                 top: float | None = None) -> None:
+    """Every seed's ``values`` (rates × seeds) as a thin line with dots, non-finite runs as
+    crosses at the top (with their count), the median with its interval, and the stable
+    region and edge. ``top``: a log y axis up to ``top``, values above it as triangles."""
+    r, a = sweep.rates, sweep.analysis
+    shown = values if top is None else np.where(values <= top, values, np.nan)
+    for seed_values in shown.T:
+        ok = np.isfinite(seed_values)
+        ax.plot(r[ok], seed_values[ok], color=SEED_COLOR, marker="o", markersize=2.5,
+                gid="seed", **SEED_STYLE)
+    edge_of_axes = ax.get_xaxis_transform()
+    for mask, marker, label in ((~np.isfinite(values), "x", "not finite (count)"),
+                                (np.isfinite(values) & (values > (top or np.inf)), "^",
+                                 "above the axis (count)")):
+        count = mask.sum(axis=1)
+        if count.any():
+            ax.scatter(r[count > 0], np.full(int((count > 0).sum()), 0.96), marker=marker,
+                       color=EDGE_COLOR, transform=edge_of_axes, label=label, zorder=4)
+            for rate, k in zip(r[count > 0], count[count > 0]):
+                ax.annotate(str(k), (rate, 0.96), xycoords=edge_of_axes, xytext=(4, -3),
+                            textcoords="offset points", fontsize=7, color=EDGE_COLOR)
+    med = np.array([e.estimate for e in estimates])
+    lo = np.array([e.low for e in estimates])
+    hi = np.array([e.high for e in estimates])
+    if top is not None:
+        med, lo, hi = (np.minimum(v, top) for v in (med, lo, hi))
+    ax.plot(r, med, color=SEED_COLOR, label="median", gid="median", zorder=3, **MEDIAN_STYLE)
+    level = estimates[0].level
+    ax.fill_between(r, lo, hi, where=np.isfinite(lo) & np.isfinite(hi), color=SEED_COLOR,
+                    alpha=0.2, linewidth=0, label=f"{level:.0%} CI of the median", gid="band")
+    if a.stable is not None:
+        ax.axvspan(a.stable.low, a.stable.high, color=STABLE_COLOR, alpha=0.12,
+                   label=f"stable ({a.stable.decades:.1f} decades)", gid="stable")
+    if a.edge is not None:
+        ax.axvline(a.edge.rate, color=EDGE_COLOR, linestyle="--", linewidth=1.2,
+                   label=f"divergence edge {_label(a.edge.rate)}", gid="edge")
+    ax.set_xscale("log")
+    if top is not None:
+        ax.set_yscale("log")
+        finite = values[np.isfinite(values) & (values > 0)]
+        ax.set_ylim(0.7 * float(finite.min()) if finite.size else None, top)
+    ax.set_xlabel("learning rate (constant)")
+    ax.set_ylabel(ylabel)
+
+
+def _loss_panel(ax: Axes, sweep: LRSweep) -> None:
+    a = sweep.analysis
+    _versus_rate(ax, sweep, sweep.final_loss, [x.final_loss for x in a.rates],
+                 f"final training loss (epoch {sweep.epochs})",
+                 top=LOSS_TOP * float(np.max(sweep.initial_loss)))
+    ax.axhline(float(np.median(sweep.initial_loss)), color="gray", linestyle=":",
+               linewidth=1.2, label="initial loss (median)")
+    rec = a.recommended
+    if rec is not None:
+        y = next(x.final_loss.estimate for x in a.rates if x.rate == rec.rate)
+        ax.errorbar([rec.rate], [y], xerr=[[rec.rate - rec.low], [rec.high - rec.rate]],
+                    fmt="*", markersize=11, color=PICK_COLOR, capsize=4, zorder=5, gid="pick",
+                    label=f"recommended {_label(rec.rate)} ({rec.level:.0%}: "
+                          f"{_label(rec.low)}–{_label(rec.high)})")
+    ax.set_title(f"Final loss against the rate, n = {len(sweep.seeds)} seeds", fontsize=10)
+    ax.legend(fontsize=7, loc="best")
+
+
+def _accuracy_panel(ax: Axes, sweep: LRSweep) -> None:
+    _versus_rate(ax, sweep, sweep.val_accuracy, [x.val_accuracy for x in sweep.analysis.rates],
+                 f"validation accuracy (epoch {sweep.epochs})")
+    ax.set_title("Validation accuracy (non-finite runs left out)", fontsize=10)
+
+
+def _range_panel(ax: Axes, sweep: LRSweep) -> None:
+    t = sweep.range_test
+    colors = pyplot().get_cmap("tab10")
+    for i, (seed, losses, pick) in enumerate(zip(t.seeds, t.losses, t.suggested)):
+        color = colors(i % 10)
+        ax.plot(t.rates, losses, color=color, linewidth=1.0, alpha=0.8, gid="seed",
+                label=f"seed {seed}: {'-' if pick is None else _label(pick)}")
+        if pick is not None:
+            j = int(np.argmin(np.abs(t.rates - pick)))
+            ax.plot([pick], [losses[j]], "o", color=color, markersize=6, zorder=4, gid="pick")
+    found = [s for s in t.suggested if s is not None]
+    if found:
+        ax.axvspan(min(found), max(found), color="gray", alpha=0.15, gid="spread",
+                   label=f"suggestions span {t.spread_decades:.1f} decades")
+    first = t.losses[:, 0]
+    top = 1.3 * float(np.nanmax(first)) if np.isfinite(first).any() else None
+    finite = t.losses[np.isfinite(t.losses)]
+    if top is not None and finite.size:
+        ax.set_ylim(0.0 if finite.min() >= 0 else finite.min(), top)
+    ax.set_xscale("log")
+    ax.set_xlabel("learning rate (×{:.3g} each epoch)".format(t.rates[1] / t.rates[0]))
+    ax.set_ylabel("training loss (epoch mean)")
+    ax.set_title("One-run range test per seed, its suggestion (dot)", fontsize=10)
+    ax.legend(fontsize=7, loc="upper left")
+
+
+def lr_sweep_figure(sweep: LRSweep) -> Figure:
+    """The final loss and validation accuracy against the rate and, if it ran, the range
+    test of every seed; close it with ``pyplot().close(fig)``."""
+    plt = pyplot()
+    panels = 3 if sweep.range_test is not None else 2
+    fig, axes = plt.subplots(1, panels, figsize=(5.2 * panels, 4.6), squeeze=False)
+    _loss_panel(axes[0, 0], sweep)
+    _accuracy_panel(axes[0, 1], sweep)
+    if sweep.range_test is not None:
+        _range_panel(axes[0, 2], sweep)
+    fig.suptitle(f"Learning-rate sensitivity: {sweep.setup()}, {sweep.epochs} epochs",
+                 fontsize=11)
+    fig.tight_layout()
+    return fig
+
+
+def save(fig: Figure, folder: Path, name: str, formats: tuple[str, ...] = ("png", "svg")
+         ) -> list[Path]:
+    """Write ``fig`` as ``folder/name.<fmt>``, each file atomically; close it; the paths."""
+    out = output_folder(folder, "figures")
+    paths = []
+    try:
+        for fmt in formats:
+            path = out / f"{name}.{fmt}"
+            with atomic_write(path, "figure") as fh:
+                fig.savefig(fh, dpi=DPI, format=fmt)
+            paths.append(path)
+    finally:
+        pyplot().close(fig)
+    return paths
+
+
+def save_lr_sweep(sweep: LRSweep, folder: str | Path, name: str = "lr-sweep") -> list[Path]:
+    """Draw :func:`lr_sweep_figure` into ``folder/name.png`` and ``.svg``; the paths."""
+    return save(lr_sweep_figure(sweep), Path(folder), name)
