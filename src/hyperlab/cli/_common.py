@@ -153,16 +153,15 @@ def run_command(args: argparse.Namespace) -> str:
 def stored_results(args: argparse.Namespace) -> tuple[StudyResults, Path]:
     """The stored runs of the study ``args`` select, assembled, and the output folder; a
     ValueError naming the ``hyperlab run`` command to use when the store lacks them."""
-    from hyperlab.studies import executors, planner
+    from hyperlab.studies.executors import stored_results as assembled
     study = load_study(args)
     out = Path(args.out)
     db = Path(args.db) if args.db else out / "hyperlab.db"
     if not db.exists():
         raise ValueError(f"{db}: no results store; run '{run_command(args)}' first")
-    variants, runs = planner.plan(study)
     with open_store(args, out) as opened:
-        stored = opened.get_runs([r.key for r in runs])
+        results, stored = assembled(study, opened)
     if not stored:
         raise ValueError(f"{db}: no stored runs of study {study.name!r} (with these repeats and "
                          f"settings); run '{run_command(args)}' first")
-    return executors.assemble(study, variants, runs, stored), out
+    return results, out

@@ -140,20 +140,18 @@ def study_curves(db: str | Path, study: str, repeats: int | None = None
     (a built-in study name or a study file, planned as ``hyperlab show`` plans it; the
     rates are (runs, epochs), NaN-padded). Raises ValueError when nothing is stored."""
     from hyperlab import studies
-    from hyperlab.studies import executors, planner
+    from hyperlab.studies.executors import stored_results
     from hyperlab.studies.store import Store
     path = Path(db)
     if not path.is_file():
         raise ValueError(f"--db {path}: no such results store; run 'hyperlab run {study} "
                          f"--db {path}' first")
     spec = studies.get(study).with_overrides(repeats=repeats)
-    variants, runs = planner.plan(spec)
     with Store(path) as store:
-        stored = store.get_runs([r.key for r in runs])
+        results, stored = stored_results(spec, store)
     if not stored:
         raise ValueError(f"--db {path}: no stored runs of study {spec.name!r} (with these "
                          f"repeats and settings); run 'hyperlab run {study} --db {path}' first")
-    results = executors.assemble(spec, variants, runs, stored)
     out = {}
     for value in results.values:
         if not value.runs:

@@ -23,7 +23,8 @@ from hyperlab.studies import planner, spec
 from hyperlab.studies.executors import core
 from hyperlab.studies.executors.core import (CheckpointError, CohortsFailed, CohortTask,
                                              Driver, Executor, ExecutorError, assemble,
-                                             build_cohort, restore, snapshot, versions)
+                                             build_cohort, restore, snapshot,
+                                             stored_results, versions)
 from hyperlab.studies.results import StudyResults
 from hyperlab.studies.store import Store
 
@@ -116,4 +117,4 @@ def run_studies(studies: list[spec.Study], store: Store, *, progress: bool = Tru
 
 __all__ = ["EXECUTORS", "CheckpointError", "CohortTask", "CohortsFailed", "Driver", "Executor",
            "ExecutorError", "assemble", "build_cohort", "check_limits", "make_executor",
-           "restore", "run_studies", "run_study", "snapshot", "versions"]
+           "restore", "run_studies", "run_study", "snapshot", "stored_results", "versions"]

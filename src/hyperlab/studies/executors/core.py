@@ -258,6 +258,14 @@ def assemble(study: spec.Study, variants: list[spec.Variant], runs: list[planner
                         baseline=study.baseline)
 
 
+def stored_results(study: spec.Study, store: Store) -> tuple[StudyResults, int]:
+    """The runs of ``study`` that ``store`` holds, assembled (training nothing), and how
+    many they are."""
+    variants, runs = planner.plan(study)
+    stored = store.get_runs([r.key for r in runs])
+    return assemble(study, variants, runs, stored), len(stored)
+
+
 class Executor(Protocol):
     """What trains cohorts: ``local``, ``processes`` and ``ray`` (``make_executor``).
 
