@@ -56,9 +56,10 @@ class Interval(Constraint):
     whole: bool = False  # an int or an integral float (2.0)
 
     def accepts(self, value: Any) -> bool:
-        if self.integer and not (isinstance(value, numbers.Integral) and not isinstance(value, bool)):
+        is_int = isinstance(value, numbers.Integral) and not isinstance(value, bool)
+        if self.integer and not is_int:
             return False
-        if isinstance(value, numbers.Integral) and not isinstance(value, bool):
+        if is_int:
             x: Any = int(value)  # exact, however large
         elif _real(value) and math.isfinite(float(value)):
             x = float(value)

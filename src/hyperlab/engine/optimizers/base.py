@@ -97,18 +97,19 @@ class _LearningRateVariable:
 
     @learning_rate.setter
     def learning_rate(self, value: Any) -> None:
+        owner = type(self).__name__
         if is_schedule(self._learning_rate):
             raise TypeError(
-                f"{type(self).__name__} was created with a learning-rate schedule as its `learning_rate`, "
+                f"{owner} was created with a learning-rate schedule as its `learning_rate`, "
                 "hence its learning rate is not settable; create the optimizer with a float "
                 "`learning_rate` to set it."
             )
         try:
             value = float(value)
         except (TypeError, ValueError):
-            raise ValueError(f"{type(self).__name__}: `learning_rate` must be set to a float. "
+            raise ValueError(f"{owner}: `learning_rate` must be set to a float. "
                              f"Received: learning_rate={value!r}") from None
-        self._learning_rate = check(value, NON_NEGATIVE, "learning_rate", type(self).__name__)
+        self._learning_rate = check(value, NON_NEGATIVE, "learning_rate", owner)
 
     lr = learning_rate  # the Keras 2 / tf.keras name
 
