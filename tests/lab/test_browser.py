@@ -3,34 +3,17 @@ uvicorn on 127.0.0.1, it renders the tiny study's answer and one curve per seed,
 JavaScript error."""
 from __future__ import annotations
 
-import os
 import re
-import shutil
 import socket
-import subprocess
 import threading
-import uuid
-from pathlib import Path
 
 import pytest
 
 from hyperlab.lab.app import create_app
 
-from lab_cases import TOKEN
+from lab_cases import TOKEN, needs_chromium, run_chromium
 
-
-def _chromium() -> str | None:
-    for name in ("chromium", "chromium-browser", "google-chrome"):
-        found = shutil.which(name)
-        if found:
-            return found
-    return "/usr/bin/chromium" if os.access("/usr/bin/chromium", os.X_OK) else None
-
-
-CHROMIUM = _chromium()
-pytestmark = pytest.mark.skipif(
-    CHROMIUM is None, reason="headless Chromium is not installed (apt-get install chromium; "
-                             "CI installs it in .ci/run)")
+pytestmark = needs_chromium
 
 
 @pytest.fixture
@@ -52,21 +35,8 @@ def served(trained):
         sock.close()
 
 
-def dump_dom(url: str, tmp_path: Path) -> subprocess.CompletedProcess:
-    """The DOM of ``url`` once its scripts ran, from a fresh headless Chromium profile."""
-    profile = tmp_path / f"profile-{uuid.uuid4().hex}"
-    cmd = [CHROMIUM, "--headless", "--no-sandbox", "--disable-gpu", "--disable-quic",
-           "--no-first-run", "--disable-background-networking", "--disable-component-update",
-           "--disable-sync", f"--user-data-dir={profile}", "--enable-logging=stderr", "--v=0",
-           "--virtual-time-budget=10000", "--window-size=1200,2000", "--dump-dom", url]
-    try:
-        return subprocess.run(cmd, capture_output=True, text=True, timeout=90)
-    finally:
-        shutil.rmtree(profile, ignore_errors=True)
-
-
 def test_a_study_renders_its_answer_and_one_curve_per_seed(served, tmp_path):
-    proc = dump_dom(f"{served}/?token={TOKEN}#/study/lab-tiny", tmp_path)
+    proc = run_chromium(f"{served}/?token={TOKEN}#/study/lab-tiny", tmp_path)
     assert proc.returncode == 0, proc.stderr[-2000:]
     dom = proc.stdout
     seeds = set(re.findall(r'class="trace scatter traceseed-(\d+)-(\d+)"', dom))

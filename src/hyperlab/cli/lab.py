@@ -3,6 +3,7 @@
     hyperlab lab                                # hyperlab-results/hyperlab.db, opens the browser
     hyperlab lab my-study.toml --out results    # also a study file; store results/hyperlab.db
     hyperlab lab --db runs.db --port 8765 --no-browser
+    hyperlab lab --export lab.html              # the same page, offline and read-only
 
 The server binds 127.0.0.1 unless ``--host`` says otherwise and answers only requests that
 carry the random token of the URL it prints. The web stack is imported when the command
@@ -33,6 +34,7 @@ def add_lab_parser(subparsers: argparse._SubParsersAction) -> None:
                "  hyperlab lab\n"
                "  hyperlab lab my-study.toml --out results\n"
                "  hyperlab lab --db runs.db --port 8765 --no-browser\n"
+               "  hyperlab lab --export lab.html --study momentum\n"
                f"\nneeds the web stack: {INSTALL}")
     p.add_argument("files", nargs="*", metavar="STUDY_FILE",
                    help="study files to open besides the built-in studies")
@@ -43,6 +45,13 @@ def add_lab_parser(subparsers: argparse._SubParsersAction) -> None:
     p.add_argument("--port", type=int, default=0,
                    help="port to listen on (default: 0, a free one; e.g. --port 8765)")
     p.add_argument("--no-browser", action="store_true", help="print the URL, open no browser")
+    p.add_argument("--export", metavar="FILE.html", default=None,
+                   help="write the page as one self-contained HTML file (offline, read-only: "
+                        "the stored runs' answers, measures and curves) and exit (default: "
+                        "serve; e.g. --export lab.html)")
+    p.add_argument("--study", dest="studies", action="append", default=None, metavar="NAME",
+                   help="with --export: a study to include, repeatable (default: every study "
+                        "with a stored run; e.g. --study momentum)")
     p.set_defaults(handler=cmd_lab)
 
 
@@ -50,19 +59,24 @@ COMMANDS = (add_lab_parser,)
 
 
 def cmd_lab(args: argparse.Namespace) -> int:
-    """Check the files, bind the port, print the URL, serve until Ctrl-C."""
+    """Check the files; write the offline page, or bind the port, print the URL and serve
+    until Ctrl-C."""
+    from hyperlab import studies
+    files = tuple(Path(f) for f in args.files)
+    for path in files:
+        studies.load(path)  # a bad study file: its one-line error before anything else
+    db = Path(args.db) if args.db else Path(args.out or DEFAULT_OUT) / "hyperlab.db"
+    if args.export is not None:
+        return _export(args, db, files)
+    if args.studies is not None:
+        raise ValueError("--study selects the studies of --export; the served lab has them all")
     try:
         import uvicorn
         from hyperlab.lab.app import create_app
     except ImportError as err:
         raise ValueError(f"the lab needs its web stack ({err.name} is missing): {INSTALL}") from None
-    from hyperlab import studies
     if not 0 <= args.port <= 65535:
         raise ValueError(f"--port: expected 0 (a free port) to 65535, found {args.port}")
-    files = tuple(Path(f) for f in args.files)
-    for path in files:
-        studies.load(path)  # a bad study file: its one-line error before the server starts
-    db = Path(args.db) if args.db else Path(args.out or DEFAULT_OUT) / "hyperlab.db"
     token = secrets.token_urlsafe(16)
     sock = _bind(args.host, args.port)
     port = sock.getsockname()[1]
@@ -74,6 +88,20 @@ def cmd_lab(args: argparse.Namespace) -> int:
         webbrowser.open(url)
     server = uvicorn.Server(uvicorn.Config(create_app(db, token, files), log_level="warning"))
     server.run(sockets=[sock])
+    return 0
+
+
+def _export(args: argparse.Namespace, db: Path, files: tuple[Path, ...]) -> int:
+    """Write the offline page; print its path."""
+    from hyperlab.lab import offline, views
+    from hyperlab.studies.store import Store
+    if not db.is_file():
+        raise ValueError(f"{db}: no results store; give it with --db PATH or --out DIR")
+    with Store(db) as store:
+        page = offline.data(views.Catalog(files), store, args.studies)
+    if not page["studies"]:
+        raise ValueError(f"{db}: no study has stored runs to show; run one first")
+    print(offline.write(args.export, page))
     return 0
 
 

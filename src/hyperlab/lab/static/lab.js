@@ -1,8 +1,10 @@
 // The live lab's page: the studies list (#/) and one study (#/study/NAME?KNOBS), drawn
 // from the JSON of hyperlab/lab/app.py with Plotly. Text is set with textContent only.
+// In an offline page (hyperlab/lab/offline.py) the JSON is embedded and the form hidden.
 "use strict";
 
-const TOKEN = document.querySelector('meta[name="lab-token"]').content;
+const TOKEN = document.querySelector('meta[name="lab-token"]')?.content;
+const EMBEDDED = (node => node && JSON.parse(node.textContent))(document.getElementById("lab-data"));
 const COLORS = ["#1f77b4", "#ff7f0e", "#2ca02c", "#d62728", "#9467bd", "#8c564b",
                 "#e377c2", "#7f7f7f", "#bcbd22", "#17becf"];
 const PLOT_CONFIG = {responsive: true, displaylogo: false};
@@ -22,7 +24,17 @@ function url(path, params = {}) {
   return u;
 }
 
+function embedded(path) {
+  if (path === "/api/studies") return {ok: true, status: 200, body: EMBEDDED.list};
+  if (path === "/api/jobs/current") return {ok: true, status: 200, body: null};
+  const name = decodeURIComponent(path.split("/")[3]);
+  const body = EMBEDDED.studies[name];
+  return body ? {ok: true, status: 200, body}
+              : {ok: false, status: 404, body: {error: `${name} is not in this page`}};
+}
+
 async function call(path, params = {}, options = {}) {
+  if (EMBEDDED) return embedded(path);
   const response = await fetch(url(path, params), options);
   return {ok: response.ok, status: response.status, body: await response.json()};
 }
@@ -39,6 +51,10 @@ function el(tag, attrs = {}, ...children) {
     }
   }
   return node;
+}
+
+function show(...nodes) {                 // the page's content: nodes, nulls left out
+  main.replaceChildren(...nodes.filter(n => n !== null && n !== undefined));
 }
 
 function color(i, alpha = 1) {
@@ -90,7 +106,7 @@ async function showList() {
     el("td", {}, s.question || s.description),
     el("td", {}, s.answer || (s.stored ? "not every value has a stored run yet" : "not run yet")),
     el("td", {class: "num"}, `${s.stored} / ${s.planned}`)));
-  main.replaceChildren(
+  show(
     el("h1", {}, "Studies"),
     el("table", {class: "studies"},
        el("thead", {}, el("tr", {}, el("th", {}, "study"), el("th", {}, "question"),
@@ -112,14 +128,14 @@ async function showStudy(name, knobs) {
     answer = await call(`/api/studies/${encodeURIComponent(name)}`);
   }
   if (!answer.ok) {
-    main.replaceChildren(el("p", {class: "error"}, answer.body.error));
+    show(el("p", {class: "error"}, answer.body.error));
     return;
   }
   const data = answer.body;
   view.data = data;
   if (!data.metrics.includes(view.metric)) view.metric = data.metrics[0] || null;
   if (view.measure >= data.measures.length) view.measure = 0;
-  main.replaceChildren(
+  show(
     el("h1", {}, data.name),
     el("p", {class: "description"}, data.description),
     data.question ? el("p", {class: "question"}, data.question) : null,
@@ -153,7 +169,7 @@ async function showStudy(name, knobs) {
     follow(job);
   }
   // The store is shared: while runs are missing, another process may be storing them.
-  watch = setInterval(() => {
+  if (!EMBEDDED) watch = setInterval(() => {
     if (!stream && view.data.stored < view.data.planned) refresh(true);
   }, WATCH_MS);
 }
@@ -164,6 +180,7 @@ function select(id, options, current, onchange) {
 }
 
 function studyForm(data, typed) {
+  if (EMBEDDED) return null;              // read-only: nothing trains
   const fields = data.form.map(f => {
     const value = typed && typed[f.key] !== undefined ? typed[f.key] : f.value;
     const attrs = {name: f.key, id: `knob-${f.key}`, disabled: !!f.swept,
