@@ -164,11 +164,22 @@ class LRSweep:
                     f"seeds: the loss never fell before it blew up.")
         if len(found) == 1:
             return f"The one-run range test suggests {rate_label(found[0])} for its one seed{missing}."
+        rec = self.analysis.recommended
+        versus = ""
+        if rec is not None:
+            gaps = sorted(math.log10(g / rec.rate) for g in found)
+            if gaps[-1] < 0 or gaps[0] > 0:
+                near, far = sorted((abs(gaps[0]), abs(gaps[-1])))
+                side = "below" if gaps[-1] < 0 else "above"
+                where = f"{near:.1f} to {far:.1f} orders of magnitude {side}"
+            else:
+                where = f"from {-gaps[0]:.1f} orders of magnitude below to {gaps[-1]:.1f} above"
+            versus = f", {where} the sweep's recommended {rate_label(rec.rate)}"
         return (f"The one-run range test ({len(t.rates)} epochs, the rate ×"
                 f"{t.rates[1] / t.rates[0]:.3g} per epoch), run once per seed, suggests "
                 f"{rate_label(min(found))} to {rate_label(max(found))}: its answer varies by "
                 f"{t.spread_decades:.1f} orders of magnitude across {len(found)} seeds"
-                f"{missing}.")
+                f"{versus}{missing}.")
 
     def table(self) -> str:
         """Per rate: median final loss and validation accuracy with intervals, divergences."""
