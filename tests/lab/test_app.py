@@ -215,3 +215,15 @@ def test_runs_another_process_stores_show_on_the_next_request(trained, tmp_path)
                      "--out", str(tmp_path), "--no-progress"]) == 0     # as 'hyperlab run'
         body = lab.get("/api/studies/lab-tiny", params=knobs).json()
         assert body["stored"] == 4 and body["answer"]
+
+
+def test_a_study_file_edited_into_a_bad_one_is_a_one_line_400(trained, tmp_path):
+    path, db = trained
+    copy = tmp_path / "lab-tiny.toml"
+    copy.write_text(path.read_text())
+    with TestClient(create_app(db, TOKEN, (copy,)), headers={"X-Lab-Token": TOKEN}) as lab:
+        assert lab.get("/api/studies/lab-tiny").status_code == 200
+        copy.write_text("name = ")
+        for page in ("/api/studies", "/api/studies/lab-tiny"):
+            answer = lab.get(page)
+            assert answer.status_code == 400 and "not valid TOML" in answer.json()["error"]

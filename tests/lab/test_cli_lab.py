@@ -64,3 +64,9 @@ def test_the_server_listens_on_localhost_and_needs_its_token(tmp_path):
             proc.stdout.close()
             proc.stderr.close()
     assert not (tmp_path / "x.db").exists()     # reading an absent store creates nothing
+
+
+def test_a_study_file_may_not_take_a_builtin_name(capsys, tmp_path):
+    path = tmp_path / "mine.toml"
+    path.write_text('name = "momentum"\n[fit]\nepochs = 2\n')
+    assert "is taken by another study" in _error(capsys, "lab", path, "--no-browser")

@@ -15,8 +15,12 @@ import argparse
 import secrets
 import socket
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from hyperlab.cli._common import DEFAULT_OUT, Formatter, output_flags
+
+if TYPE_CHECKING:
+    from hyperlab.lab.views import Catalog
 
 INSTALL = "pip install 'hyperlab[lab]'"
 
@@ -61,13 +65,12 @@ COMMANDS = (add_lab_parser,)
 def cmd_lab(args: argparse.Namespace) -> int:
     """Check the files; write the offline page, or bind the port, print the URL and serve
     until Ctrl-C."""
-    from hyperlab import studies
-    files = tuple(Path(f) for f in args.files)
-    for path in files:
-        studies.load(path)  # a bad study file: its one-line error before anything else
+    from hyperlab.lab.views import Catalog
+    catalog = Catalog(tuple(Path(f) for f in args.files))
+    catalog.names()  # a bad study file: its one-line error before anything else
     db = Path(args.db) if args.db else Path(args.out or DEFAULT_OUT) / "hyperlab.db"
     if args.export is not None:
-        return _export(args, db, files)
+        return _export(args, db, catalog)
     if args.studies is not None:
         raise ValueError("--study selects the studies of --export; the served lab has them all")
     try:
@@ -86,19 +89,20 @@ def cmd_lab(args: argparse.Namespace) -> int:
     if not args.no_browser:
         import webbrowser
         webbrowser.open(url)
-    server = uvicorn.Server(uvicorn.Config(create_app(db, token, files), log_level="warning"))
+    server = uvicorn.Server(uvicorn.Config(create_app(db, token, catalog.files),
+                                           log_level="warning"))
     server.run(sockets=[sock])
     return 0
 
 
-def _export(args: argparse.Namespace, db: Path, files: tuple[Path, ...]) -> int:
+def _export(args: argparse.Namespace, db: Path, catalog: Catalog) -> int:
     """Write the offline page; print its path."""
-    from hyperlab.lab import offline, views
+    from hyperlab.lab import offline
     from hyperlab.studies.store import Store
     if not db.is_file():
         raise ValueError(f"{db}: no results store; give it with --db PATH or --out DIR")
     with Store(db) as store:
-        page = offline.data(views.Catalog(files), store, args.studies)
+        page = offline.data(catalog, store, args.studies)
     if not page["studies"]:
         raise ValueError(f"{db}: no study has stored runs to show; run one first")
     print(offline.write(args.export, page))

@@ -31,6 +31,7 @@ from starlette.routing import Mount, Route
 from starlette.staticfiles import StaticFiles
 from starlette.types import ASGIApp, Receive, Scope, Send
 
+from hyperlab import studies
 from hyperlab.lab import views
 from hyperlab.lab.jobs import FINISHED, Runner
 from hyperlab.studies.store import Store
@@ -89,47 +90,51 @@ def create_app(db: Path, token: str, files: tuple[Path, ...] = ()) -> ASGIApp:
         with Store(db) as opened:
             yield opened
 
-    def study_or_404(name: str):
+    def error(err: Exception, status: int = 400) -> JSONResponse:
+        """The one-line message of ``err`` (and the knob it names, if any)."""
+        body = {"error": " ".join(str(err).split())}
+        if isinstance(err, views.KnobError):
+            body["knob"] = err.knob
+        return JSONResponse(body, status)
+
+    def find(name: str) -> studies.Study | JSONResponse:
+        """The study ``name``, or the answer saying why not (404, or 400 for a study file
+        edited into a bad one)."""
         try:
             return catalog.get(name)
         except KeyError:
-            return None
-
-    def knobs_of(request: Request) -> dict[str, str]:
-        return {k: v for k, v in request.query_params.items() if k != "token"}
-
-    def bad(err: views.KnobError) -> JSONResponse:
-        return JSONResponse({"error": str(err), "knob": err.knob}, 400)
-
-    def not_found(name: str) -> JSONResponse:
-        return JSONResponse({"error": f"no study {name!r} in this lab; studies: "
-                                      f"{', '.join(catalog.names())}"}, 404)
+            return JSONResponse({"error": f"no study {name!r} in this lab; studies: "
+                                          f"{', '.join(catalog.names())}"}, 404)
+        except studies.StudyError as err:
+            return error(err)
 
     async def index(request: Request) -> Response:
         page = (STATIC / "index.html").read_text().replace("{{token}}", token)
         return HTMLResponse(page)
 
     def list_studies(request: Request) -> Response:
-        with store() as opened:
-            return JSONResponse(views.study_list(catalog, opened))
+        try:
+            with store() as opened:
+                return JSONResponse(views.study_list(catalog, opened))
+        except studies.StudyError as err:
+            return error(err)
 
     def show_study(request: Request) -> Response:
-        name = request.path_params["name"]
-        study = study_or_404(name)
-        if study is None:
-            return not_found(name)
+        study = find(request.path_params["name"])
+        if isinstance(study, Response):
+            return study
+        knobs = {k: v for k, v in request.query_params.items() if k != "token"}
         try:
-            study = views.apply_knobs(study, knobs_of(request))
+            study = views.apply_knobs(study, knobs)
         except views.KnobError as err:
-            return bad(err)
+            return error(err)
         with store() as opened:
             return JSONResponse(views.study_view(study, opened))
 
     async def run_study(request: Request) -> Response:
-        name = request.path_params["name"]
-        study = study_or_404(name)
-        if study is None:
-            return not_found(name)
+        study = await asyncio.to_thread(find, request.path_params["name"])
+        if isinstance(study, Response):
+            return study
         try:
             knobs = await request.json()
         except ValueError:
@@ -140,12 +145,11 @@ def create_app(db: Path, token: str, files: tuple[Path, ...] = ()) -> ASGIApp:
         try:
             study = await asyncio.to_thread(views.apply_knobs, study, knobs)
             views.check_size(study)
-        except views.KnobError as err:
-            return bad(err)
-        try:
             job = runner.start(study, knobs)
-        except ValueError as err:
-            return JSONResponse({"error": str(err)}, 409)
+        except views.KnobError as err:
+            return error(err)
+        except ValueError as err:               # another study is training
+            return error(err, 409)
         return JSONResponse(job.snapshot(), 202)
 
     def current_job(request: Request) -> Response:

@@ -52,18 +52,23 @@ class Catalog:
     files: tuple[Path, ...] = ()
 
     def names(self) -> list[str]:
-        return studies.builtin_names() + [self.load(p).name for p in self.files]
-
-    @staticmethod
-    def load(path: Path) -> studies.Study:
-        return studies.load(path)
+        """Every study's name (the files are read again: an edited file shows at once);
+        StudyError for a file that cannot be read or whose study's name is taken."""
+        names = studies.builtin_names()
+        for path in self.files:
+            name = studies.load(path).name
+            if name in names:
+                raise studies.StudyError(f"{path}: study name {name!r} is taken by another "
+                                         "study of the lab; give the study another name")
+            names.append(name)
+        return names
 
     def get(self, name: str) -> studies.Study:
         """The study called ``name``; KeyError when the lab knows none."""
         if name in studies.builtin_names():
             return studies.get(name)
         for path in self.files:
-            study = self.load(path)
+            study = studies.load(path)
             if study.name == name:
                 return study
         raise KeyError(name)
