@@ -3,11 +3,17 @@ intervals, on top of the studies.
 
 - :func:`lr_sweep` -- learning-rate sensitivity: constant rates × seeds, the stable region,
   the divergence edge, a recommended rate with its bootstrap interval, and the one-run range
-  test per seed beside it (:mod:`hyperlab.science.sensitivity` holds the analysis).
+  test per seed beside it (:mod:`hyperlab.science.sensitivity` holds the analysis);
+- :func:`sharpness`, :func:`sharpness_curve` -- the top Hessian eigenvalue of the training
+  loss by Hessian-vector-product power iteration, for a model or at chosen epochs of a run,
+  against :func:`stability_threshold` (2/η).
 
 This package sits above :mod:`hyperlab.studies` and :mod:`hyperlab.reports`; nothing below
 imports it.
 """
+from hyperlab.science.sharpness import (Sharpness, sharpness, sharpness_curve,
+                                        stability_threshold, top_eigenvalue)
 from hyperlab.science.sweep import LRSweep, RangeTest, log_rates, lr_sweep
 
-__all__ = ["lr_sweep", "log_rates", "LRSweep", "RangeTest"]
+__all__ = ["lr_sweep", "log_rates", "LRSweep", "RangeTest", "sharpness", "sharpness_curve",
+           "stability_threshold", "top_eigenvalue", "Sharpness"]
