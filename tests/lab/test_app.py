@@ -108,7 +108,8 @@ def test_a_study_shows_the_answer_measures_and_every_seed_with_median_and_band(c
     assert lead["name"] == "final_val_accuracy" and lead["answer"] == body["answer"][0]
     finals = {v["label"]: v["curves"]["val_accuracy"]["seeds"] for v in body["values"]}
     for value in lead["values"]:
-        assert value["seeds"] == {str(s): finals[value["label"]][s][-1] for s in (0, 1)}
+        assert value["seeds"] == pytest.approx(
+            {str(s): finals[value["label"]][s][-1] for s in (0, 1)}, rel=1e-6)
 
 
 def test_the_form_offers_the_knobs_and_marks_the_swept_field(client):

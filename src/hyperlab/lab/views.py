@@ -269,7 +269,10 @@ def study_view(study: studies.Study, store: Store | None) -> dict[str, Any]:
 
 
 def _json_floats(values: Any) -> list[float | None]:
-    return [float(x) if math.isfinite(x) else None for x in np.asarray(values, float).tolist()]
+    """Finite values to 7 significant digits (what float32 holds; the JSON is a third as
+    long), the others as None."""
+    return [float(f"{x:.7g}") if math.isfinite(x) else None
+            for x in np.asarray(values, float).tolist()]
 
 
 def _value(value: ValueResult, metrics: list[str], n_train: int) -> dict[str, Any]:
