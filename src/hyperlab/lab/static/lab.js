@@ -284,7 +284,10 @@ async function refresh(onlyIfMore = false) {
 function drawResults() {
   const data = view.data;
   const box = document.getElementById("answer");
-  box.replaceChildren(el("h2", {}, "Answer"),
+  const partial = data.answer && data.stored < data.planned
+    ? [el("p", {class: "note"}, `From the ${data.stored} of ${data.planned} runs stored so far.`)]
+    : [];
+  box.replaceChildren(el("h2", {}, "Answer"), ...partial,
     ...(data.answer ? data.answer.map(line => el("p", {class: "answer"}, line))
                 : [el("p", {class: "note"}, data.stored
                      ? `Not answered yet: ${data.stored} of ${data.planned} runs are stored, ` +
