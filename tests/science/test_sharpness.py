@@ -116,3 +116,19 @@ def test_bad_input_names_the_problem():
         sharpness(hl.Sequential([hl.layers.Input((2,)), hl.layers.Dense(3)]), x, y)
     with pytest.raises(ValueError, match="epoch counts >= 0"):
         sharpness_curve(model, x, y, [-1])
+
+
+def test_sharpness_figure_draws_each_runs_threshold_at_two_over_its_rate():
+    from hyperlab.reports._style import pyplot
+    from hyperlab.science.figures import sharpness_figure
+    from hyperlab.science.sharpness import Sharpness
+    curves = {f"{lr}": [Sharpness(10.0 * e + 1, 5, True, 8, e, lr) for e in range(3)]
+              for lr in (0.1, 0.01)}
+    curves["schedule"] = [Sharpness(3.0, 5, True, 8, 0, None)]
+    fig = sharpness_figure(curves, momentum=0.5)
+    ax = fig.axes[0]
+    thresholds = sorted(line.get_ydata()[0] for line in ax.get_lines()
+                        if line.get_gid() == "threshold")
+    assert thresholds == pytest.approx([3.0 / 0.1, 3.0 / 0.01])
+    assert sum(line.get_gid() == "sharpness" for line in ax.get_lines()) == 3
+    pyplot().close(fig)

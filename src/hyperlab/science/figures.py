@@ -3,6 +3,7 @@ seed visible as a thin line or dot, the median thick, intervals shaded, files wr
 atomically (PNG and SVG)."""
 from __future__ import annotations
 
+from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -16,9 +17,10 @@ if TYPE_CHECKING:  # pragma: no cover
     from matplotlib.axes import Axes
     from matplotlib.figure import Figure
 
+    from hyperlab.science.sharpness import Sharpness
     from hyperlab.science.sweep import LRSweep
 
-__all__ = ["lr_sweep_figure", "save", "save_lr_sweep"]
+__all__ = ["lr_sweep_figure", "sharpness_figure", "save", "save_lr_sweep"]
 
 SEED_COLOR = "tab:blue"
 STABLE_COLOR = "tab:green"
@@ -139,6 +141,33 @@ def lr_sweep_figure(sweep: LRSweep) -> Figure:
         _range_panel(axes[0, 2], sweep)
     fig.suptitle(f"Learning-rate sensitivity: {sweep.setup()}, {sweep.epochs} epochs",
                  fontsize=11)
+    fig.tight_layout()
+    return fig
+
+
+def sharpness_figure(curves: Mapping[str, Sequence[Sharpness]], momentum: float = 0.0
+                     ) -> Figure:
+    """Each run's sharpness against the epoch (one colour per run, a dot per measurement)
+    with its stability threshold (2 + 2·momentum)/η dashed in the same colour, on a log
+    axis; runs whose rate is not one number (a schedule) get no threshold."""
+    from hyperlab.science.sharpness import stability_threshold
+    plt = pyplot()
+    fig, ax = plt.subplots(figsize=(6.4, 4.6))
+    colors = plt.get_cmap("tab10")
+    for i, (label, points) in enumerate(curves.items()):
+        color = colors(i % 10)
+        ax.plot([p.epoch for p in points], [p.eigenvalue for p in points], "o-", color=color,
+                markersize=3, label=label, gid="sharpness")
+        rates = {p.learning_rate for p in points}
+        if len(rates) == 1 and None not in rates:
+            ax.axhline(stability_threshold(rates.pop(), momentum), color=color, linestyle="--",
+                       linewidth=1.0, gid="threshold")
+    ax.set_yscale("log")
+    ax.set_xlabel("epoch")
+    ax.set_ylabel("top Hessian eigenvalue (sharpness)")
+    what = "2/η" if momentum == 0 else f"(2 + 2·{momentum:g})/η"
+    ax.set_title(f"Sharpness per run; dashed: its stability threshold {what}", fontsize=10)
+    ax.legend(fontsize=8)
     fig.tight_layout()
     return fig
 
