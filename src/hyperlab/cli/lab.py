@@ -89,8 +89,9 @@ def cmd_lab(args: argparse.Namespace) -> int:
     if not args.no_browser:
         import webbrowser
         webbrowser.open(url)
-    server = uvicorn.Server(uvicorn.Config(create_app(db, token, catalog.files),
-                                           log_level="warning"))
+    # Ctrl-C: the progress streams end, then the job in flight is cancelled
+    app = create_app(db, token, catalog.files, stopping=lambda: server.should_exit)
+    server = uvicorn.Server(uvicorn.Config(app, log_level="warning", timeout_graceful_shutdown=5))
     server.run(sockets=[sock])
     return 0
 

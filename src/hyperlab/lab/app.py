@@ -21,7 +21,7 @@ import json
 from contextlib import asynccontextmanager, contextmanager
 from importlib import resources
 from pathlib import Path
-from typing import AsyncIterator, Iterator
+from typing import AsyncIterator, Callable, Iterator
 from urllib.parse import parse_qs
 
 from starlette.applications import Starlette
@@ -76,9 +76,11 @@ def _with_headers(send: Send) -> Send:
     return wrapped
 
 
-def create_app(db: Path, token: str, files: tuple[Path, ...] = ()) -> ASGIApp:
+def create_app(db: Path, token: str, files: tuple[Path, ...] = (),
+               stopping: Callable[[], bool] = lambda: False) -> ASGIApp:
     """The lab on the store ``db`` (created when something trains), with the built-in
-    studies and the study ``files``; every request must carry ``token``."""
+    studies and the study ``files``; every request must carry ``token``. Progress streams
+    end once ``stopping()`` is true (the server is shutting down)."""
     catalog = views.Catalog(tuple(files))
     runner = Runner(db)
 
@@ -166,7 +168,7 @@ def create_app(db: Path, token: str, files: tuple[Path, ...] = ()) -> ASGIApp:
 
         async def stream() -> AsyncIterator[str]:
             seen = -1
-            while True:
+            while not stopping():
                 snapshot = job.snapshot()
                 if snapshot["version"] != seen:
                     seen = snapshot["version"]
