@@ -2,10 +2,13 @@
 and a real server on 127.0.0.1 that answers only with the token it printed."""
 from __future__ import annotations
 
+import json
 import signal
 import socket
+import sqlite3
 import subprocess
 import sys
+import time
 import urllib.error
 import urllib.request
 
@@ -40,30 +43,48 @@ def test_bad_input_is_one_line(capsys, tmp_path):
         assert "cannot listen" in _error(capsys, "lab", "--port", port, "--no-browser")
 
 
-def test_the_server_listens_on_localhost_and_needs_its_token(tmp_path):
-    proc = subprocess.Popen([sys.executable, "-m", "hyperlab", "lab", "--db", tmp_path / "x.db",
+def test_the_server_listens_on_localhost_needs_its_token_and_stops_on_ctrl_c(tmp_path):
+    db = tmp_path / "x.db"
+    proc = subprocess.Popen([sys.executable, "-m", "hyperlab", "lab", "--db", db,
                              "--no-browser"], stdout=subprocess.PIPE, stderr=subprocess.PIPE,
                             text=True)
     try:
-        line = proc.stdout.readline()
-        url = line.split(": ", 1)[1].strip()
+        url = proc.stdout.readline().split(": ", 1)[1].strip()
         assert url.startswith("http://127.0.0.1:") and "/?token=" in url
-        with urllib.request.urlopen(url.replace("/?", "/api/studies?"), timeout=30) as answer:
+        base, token = url.split("/?token=")
+        with urllib.request.urlopen(f"{base}/api/studies?token={token}", timeout=30) as answer:
             assert answer.status == 200
         with pytest.raises(urllib.error.HTTPError) as refused:
-            urllib.request.urlopen(url.split("?")[0] + "api/studies", timeout=30)
+            urllib.request.urlopen(f"{base}/api/studies", timeout=30)
         assert refused.value.code == 403
-    finally:
+        assert not db.exists()                  # reading an absent store creates nothing
+        # a long run, followed by its progress stream, when Ctrl-C comes
+        run = urllib.request.Request(f"{base}/api/studies/momentum/run?token={token}",
+                                     data=json.dumps({"epochs": "20000"}).encode(),
+                                     headers={"content-type": "application/json"})
+        with urllib.request.urlopen(run, timeout=30) as answer:
+            job = json.load(answer)["id"]
+        stream = urllib.request.urlopen(f"{base}/api/jobs/{job}/events?token={token}",
+                                        timeout=60)
+        for line in stream:
+            if b'"state": "running"' in line:
+                break
+        else:
+            pytest.fail("the run never started")
         proc.send_signal(signal.SIGINT)
-        try:
-            proc.wait(timeout=20)
-        finally:
-            if proc.poll() is None:
-                proc.kill()
-                proc.wait()
-            proc.stdout.close()
-            proc.stderr.close()
-    assert not (tmp_path / "x.db").exists()     # reading an absent store creates nothing
+        start = time.monotonic()
+        assert proc.wait(timeout=30) == 130
+        assert time.monotonic() - start < 10
+        assert proc.stderr.read().strip() == "hyperlab: error: interrupted"
+        stream.close()
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+            proc.wait()
+        proc.stdout.close()
+        proc.stderr.close()
+    with sqlite3.connect(db) as conn:                      # nothing left claimed
+        assert conn.execute("SELECT COUNT(*) FROM claims").fetchone() == (0,)
 
 
 def test_a_study_file_may_not_take_a_builtin_name(capsys, tmp_path):
