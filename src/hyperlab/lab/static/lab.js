@@ -11,7 +11,8 @@ const PLOT_CONFIG = {responsive: true, displaylogo: false};
 const X_TITLES = {epochs: "epoch", updates: "weight updates", examples: "examples seen",
                   time: "wall time (s; each run's time spread evenly over its epochs)"};
 const main = document.getElementById("main");
-const view = {metric: null, x: "epochs", y: "linear", measure: 0, data: null};
+const view = {metric: null, x: "epochs", y: "linear", measure: 0, data: null,
+              hidden: new Set()};   // seeds hidden from the curves
 let stream = null;            // the EventSource of the job being followed
 let watch = null;             // the timer that looks for runs stored by another process
 const WATCH_MS = 4000;
@@ -157,6 +158,7 @@ async function showStudy(name, knobs) {
             view.y = v;
             Plotly.relayout("curves", {"yaxis.type": v});
           }))),
+       el("div", {id: "seeds", class: "controls"}),
        el("div", {id: "curves", class: "plot"}),
        el("p", {class: "note"}, "Every seed a thin line, the median of the seeds thick, the " +
           "interquartile band shaded. Click a legend entry to hide or show a value; drag to " +
@@ -300,6 +302,15 @@ function drawResults() {
   const metric = document.getElementById("metric");
   metric.replaceChildren(...data.metrics.map(m =>
     el("option", {value: m, selected: m === view.metric}, m)));
+  const seeds = [...new Set(data.values.flatMap(v => v.seeds))].sort((a, b) => a - b);
+  document.getElementById("seeds").replaceChildren(
+    ...(seeds.length ? ["seed lines shown (seed s starts from the same weights and data " +
+                        "order in every value): "] : []),
+    ...seeds.map(seed => el("label", {class: "seed"},
+      el("input", {type: "checkbox", checked: !view.hidden.has(seed), onchange: e => {
+        if (e.target.checked) view.hidden.delete(seed); else view.hidden.add(seed);
+        drawCurves();
+      }}), ` ${seed}`)));
   drawMeasure();
   drawCurves();
 }
@@ -335,6 +346,7 @@ function drawMeasure() {
     xaxis: {tickvals: m.values.map((_, i) => i), ticktext: m.values.map(v => v.label),
             range: [-0.5, m.values.length - 0.5], title: {text: view.data.axis}},
     yaxis: {title: {text: m.percent ? `${m.title} (%)` : `${m.title}${m.unit ? " (" + m.unit + ")" : ""}`}},
+    uirevision: `${view.data.name}|${m.name}`,
     hovermode: "closest", margin: {t: 40}, showlegend: false}, PLOT_CONFIG);
 }
 
@@ -358,6 +370,7 @@ function drawCurves() {
       const scale = factors[k];
       traces.push({
         uid: `seed-${i}-${v.seeds[k]}`, name: `${v.label} seed ${v.seeds[k]}`,
+        visible: !view.hidden.has(v.seeds[k]),
         legendgroup: v.label, showlegend: false, mode: "lines",
         x: ys.map((_, e) => (e + 1) * scale), y: ys,
         line: {color: color(i, 0.45), width: 1},
@@ -373,6 +386,8 @@ function drawCurves() {
     xaxis: {title: {text: X_TITLES[view.x]}},
     yaxis: {title: {text: metric}, type: view.y},
     legend: {title: {text: view.data.axis}},
+    // zoom and legend toggles survive the redraws as runs come in, not a change of view
+    uirevision: `${view.data.name}|${metric}|${view.x}`,
     hovermode: "closest", margin: {t: 40}}, PLOT_CONFIG);
 }
 
