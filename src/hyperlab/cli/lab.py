@@ -86,6 +86,9 @@ def cmd_lab(args: argparse.Namespace) -> int:
     host = f"[{args.host}]" if ":" in args.host else args.host
     url = f"http://{host}:{port}/?token={token}"
     print(f"hyperlab lab on {db}: {url}\n(Ctrl-C to stop)", flush=True)
+    if args.host not in ("127.0.0.1", "localhost", "::1"):
+        print(f"note: listening on {args.host}: whoever can reach it and has the URL can read "
+              "the store and train", flush=True)
     if not args.no_browser:
         import webbrowser
         webbrowser.open(url)
@@ -112,13 +115,13 @@ def _export(args: argparse.Namespace, db: Path, catalog: Catalog) -> int:
 
 def _bind(host: str, port: int) -> socket.socket:
     """A listening socket on ``host:port`` (port 0: a free one), or one line saying why not."""
+    sock = socket.socket(socket.AF_INET6 if ":" in host else socket.AF_INET, socket.SOCK_STREAM)
     try:
-        family = socket.AF_INET6 if ":" in host else socket.AF_INET
-        sock = socket.socket(family, socket.SOCK_STREAM)
         sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
         sock.bind((host, port))
         sock.listen(128)
     except OSError as err:
+        sock.close()
         raise ValueError(f"cannot listen on {host}:{port} ({err.strerror or err}); choose "
                          "another with --host/--port") from None
     return sock

@@ -83,7 +83,8 @@ class _Watched(LocalExecutor):
 
     def run(self, tasks, driver) -> None:
         job = self.job
-        done: dict[int, int] = {}
+        done: dict[int, int] = {}                 # run-epochs done, per cohort
+        tasks_by_index = {t.index: t for t in tasks}
 
         def report(index: int, kind: str, payload: Any) -> None:
             driver.report(index, kind, payload)
@@ -100,7 +101,6 @@ class _Watched(LocalExecutor):
             done[index] = tasks_by_index[index].run_epochs
             job.update(done=sum(done.values()), cohorts_done=job.cohorts_done + 1)
 
-        tasks_by_index = {t.index: t for t in tasks}
         job.update(state="running", total=job.total + sum(t.run_epochs for t in tasks),
                    cohorts=job.cohorts + len(tasks))
         super().run(tasks, _Reporting(driver, report, finished))
