@@ -32,7 +32,7 @@ from hyperlab.studies import build
 
 EXIT_INTERRUPTED = 130
 # Commands that store what they finish, so that running them again resumes.
-RESUMABLE = ("run", "reproduce")
+RESUMABLE = ("run", "reproduce", "lr-sweep")
 # How to bound the memory of each training command.
 MEMORY_FIXES = {
     "fit": "use a smaller --hidden (or --batch-size)",
@@ -41,6 +41,7 @@ MEMORY_FIXES = {
            "smaller model (model.hidden)",
 }
 MEMORY_FIXES["reproduce"] = MEMORY_FIXES["run"]
+MEMORY_FIXES["lr-sweep"] = "use a smaller --hidden (or fewer --seeds or --rates)"
 
 
 
