@@ -77,7 +77,8 @@ def cmd_lab(args: argparse.Namespace) -> int:
         import uvicorn
         from hyperlab.lab.app import create_app
     except ImportError as err:
-        raise ValueError(f"the lab needs its web stack ({err.name} is missing): {INSTALL}") from None
+        raise ValueError(f"the lab needs its web stack ({err.name} is missing): "
+                         f"{INSTALL}") from None
     if not 0 <= args.port <= 65535:
         raise ValueError(f"--port: expected 0 (a free port) to 65535, found {args.port}")
     token = secrets.token_urlsafe(16)

@@ -26,7 +26,8 @@ from urllib.parse import parse_qs
 
 from starlette.applications import Starlette
 from starlette.requests import Request
-from starlette.responses import HTMLResponse, JSONResponse, PlainTextResponse, Response, StreamingResponse
+from starlette.responses import (HTMLResponse, JSONResponse, PlainTextResponse, Response,
+                                 StreamingResponse)
 from starlette.routing import Mount, Route
 from starlette.staticfiles import StaticFiles
 from starlette.types import ASGIApp, Receive, Scope, Send
@@ -51,8 +52,9 @@ class TokenGuard:
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] == "http":
-            given = parse_qs(scope.get("query_string", b"").decode()).get("token", [""])[0]
-            given = given or dict(scope["headers"]).get(b"x-lab-token", b"").decode()
+            query = parse_qs(scope.get("query_string", b"").decode("latin-1"))
+            given = query.get("token", [""])[0] or \
+                dict(scope["headers"]).get(b"x-lab-token", b"").decode("latin-1")
             if not hmac.compare_digest(given.encode(), self.token.encode()):
                 response = PlainTextResponse("forbidden: this lab needs the token of the URL "
                                              "that 'hyperlab lab' printed", 403)
@@ -66,8 +68,7 @@ def _with_headers(send: Send) -> Send:
     """``send`` adding the security headers to the response."""
     async def wrapped(message: dict) -> None:
         if message["type"] == "http.response.start":
-            message.setdefault("headers", [])
-            message["headers"] = [*message["headers"],
+            message["headers"] = [*message.get("headers", []),
                                   (b"content-security-policy", CSP.encode()),
                                   (b"x-content-type-options", b"nosniff"),
                                   (b"referrer-policy", b"no-referrer"),

@@ -4,7 +4,8 @@
 "use strict";
 
 const TOKEN = document.querySelector('meta[name="lab-token"]')?.content;
-const EMBEDDED = (node => node && JSON.parse(node.textContent))(document.getElementById("lab-data"));
+const EMBEDDED = (node => node && JSON.parse(node.textContent))(
+  document.getElementById("lab-data"));
 const COLORS = ["#1f77b4", "#ff7f0e", "#2ca02c", "#d62728", "#9467bd", "#8c564b",
                 "#e377c2", "#7f7f7f", "#bcbd22", "#17becf"];
 const PLOT_CONFIG = {responsive: true, displaylogo: false};
@@ -294,7 +295,8 @@ function drawResults() {
                 : [el("p", {class: "note"}, data.stored
                      ? `Not answered yet: ${data.stored} of ${data.planned} runs are stored, ` +
                        "and every value needs at least one."
-                     : `Not run yet with these knobs: none of its ${data.planned} runs is stored.`)]));
+                     : `Not run yet with these knobs: none of its ${data.planned} runs ` +
+                       "is stored.")]));
   document.getElementById("table").textContent = data.table || "";
   const measure = document.getElementById("measure");
   measure.replaceChildren(...data.measures.map((m, i) =>
@@ -345,7 +347,7 @@ function drawMeasure() {
     title: {text: m.title},
     xaxis: {tickvals: m.values.map((_, i) => i), ticktext: m.values.map(v => v.label),
             range: [-0.5, m.values.length - 0.5], title: {text: view.data.axis}},
-    yaxis: {title: {text: m.percent ? `${m.title} (%)` : `${m.title}${m.unit ? " (" + m.unit + ")" : ""}`}},
+    yaxis: {title: {text: `${m.title}${m.percent ? " (%)" : m.unit ? ` (${m.unit})` : ""}`}},
     uirevision: `${view.data.name}|${m.name}`,
     hovermode: "closest", margin: {t: 40}, showlegend: false}, PLOT_CONFIG);
 }
@@ -379,7 +381,8 @@ function drawCurves() {
     traces.push({
       uid: `median-${i}`, name: v.label, legendgroup: v.label, mode: "lines",
       x: xs(c.median.length), y: c.median, line: {color: color(i), width: 2.5},
-      hovertemplate: `${v.label}, median of ${v.seeds.length} seeds: %{y:.4g} at %{x}<extra></extra>`});
+      hovertemplate: `${v.label}, median of ${v.seeds.length} seeds: %{y:.4g} at %{x}` +
+                     "<extra></extra>"});
   });
   Plotly.react(target, traces, {
     title: {text: metric},
