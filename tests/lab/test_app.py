@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 import shutil
+import sqlite3
 
 import numpy as np
 import pytest
@@ -12,6 +13,7 @@ import pytest
 from hyperlab import studies
 from hyperlab.cli.main import main
 from hyperlab.lab.app import create_app
+from hyperlab.lab.jobs import partial_histories
 from starlette.testclient import TestClient  # conftest imported it, quietly
 
 from lab_cases import TOKEN
@@ -192,17 +194,49 @@ def test_run_trains_what_is_missing_and_streams_progress(own_client):
     assert "in the store already" in last["message"]
 
 
-def test_cancel_stops_the_run_and_a_second_run_waits(own_client):
-    answer = own_client.post("/api/studies/lab-tiny/run", json={"epochs": "500"})
+def test_runs_in_training_are_drawn_and_cancel_keeps_their_checkpoint(own_client, trained):
+    answer = own_client.post("/api/studies/lab-tiny/run", json={"epochs": "20000"})
     job = answer.json()["id"]
     busy = own_client.post("/api/studies/lab-tiny/run", json={})
     assert busy.status_code == 409 and "is training" in busy.json()["error"]
+    with own_client.stream("GET", f"/api/jobs/{job}/events") as stream:
+        for line in stream.iter_lines():
+            if line and json.loads(line[len("data: "):])["chunks_done"] >= 1:
+                break
+    body = own_client.get("/api/studies/lab-tiny", params={"epochs": "20000"}).json()
+    assert (body["stored"], body["answer"], body["measures"]) == (0, None, [])
+    for value in body["values"]:                   # every seed so far, marked as training
+        assert value["seeds"] == [0, 1] and value["training"] == [True, True]
+        assert all(len(c) >= 25 for c in value["curves"]["val_accuracy"]["seeds"])
     assert own_client.post(f"/api/jobs/{job}/cancel").status_code == 200
     last = events(own_client, job)[-1]
     assert last["state"] == "cancelled" and "resume" in last["message"]
-    body = own_client.get("/api/studies/lab-tiny", params={"epochs": "500"}).json()
-    assert body["stored"] == 0
+    assert own_client.get("/api/studies/lab-tiny", params={"epochs": "20000"}).json()["stored"] == 0
     assert own_client.get("/api/jobs/current").json()["state"] == "cancelled"
+
+
+def test_partial_histories_read_a_cohorts_checkpoint(trained, tmp_path):
+    """The checkpoint a cancel leaves holds every run's epochs so far: their first three are
+    the stored three-epoch runs' (a run's numbers do not depend on its epoch count)."""
+    path, db = trained
+    copy = tmp_path / "hyperlab.db"
+    shutil.copy(db, copy)
+    with TestClient(create_app(copy, TOKEN, (path,)), headers={"X-Lab-Token": TOKEN}) as lab:
+        job = lab.post("/api/studies/lab-tiny/run", json={"epochs": "20000"}).json()["id"]
+        with lab.stream("GET", f"/api/jobs/{job}/events") as stream:
+            for line in stream.iter_lines():
+                if line and json.loads(line[len("data: "):])["chunks_done"] >= 1:
+                    break
+        lab.post(f"/api/jobs/{job}/cancel")
+        assert events(lab, job)[-1]["state"] == "cancelled"
+        stored = lab.get("/api/studies/lab-tiny").json()["values"]
+    with sqlite3.connect(copy) as conn:
+        epochs, blob = conn.execute("SELECT epochs_done, blob FROM checkpoints").fetchone()
+    partial = partial_histories(blob, 4)
+    assert all(len(h["val_loss"]) == epochs >= 25 for h in partial)
+    three = [run[:3] for v in stored for run in v["curves"]["val_loss"]["seeds"]]
+    for h in partial:
+        assert sum(np.allclose(h["val_loss"][:3], run, rtol=1e-6) for run in three) == 1
 
 
 def test_runs_another_process_stores_show_on_the_next_request(trained, tmp_path):

@@ -132,7 +132,7 @@ def create_app(db: Path, token: str, files: tuple[Path, ...] = (),
         except views.KnobError as err:
             return error(err)
         with store() as opened:
-            return JSONResponse(views.study_view(study, opened))
+            return JSONResponse(views.study_view(study, opened, runner.live()))
 
     async def run_study(request: Request) -> Response:
         study = await asyncio.to_thread(find, request.path_params["name"])

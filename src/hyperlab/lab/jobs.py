@@ -1,11 +1,13 @@
 """Training from the lab: one study at a time, in a background thread, through the study
 runner (:func:`hyperlab.studies.executors.run_study` with the local executor), so only
 what the store lacks trains and every finished cohort is stored as ``hyperlab run`` stores
-it. The job counts run-epochs and cohorts as the runner reports them; a cancel takes effect
-at the end of the chunk of epochs in flight (its checkpoint is stored: the next run
-resumes from it)."""
+it. The job counts run-epochs, chunks and cohorts as the runner reports them, and keeps the
+histories so far of the runs in training (from each chunk's checkpoint) until their cohort
+is stored; a cancel takes effect at the end of the chunk of epochs in flight (its checkpoint
+is stored: the next run resumes from it)."""
 from __future__ import annotations
 
+import io
 import threading
 import time
 import uuid
@@ -13,7 +15,10 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+import numpy as np
+
 from hyperlab.studies import Study
+from hyperlab.studies.build import LOG_KEYS
 from hyperlab.studies.executors import CohortsFailed, run_study
 from hyperlab.studies.executors.local import LocalExecutor
 from hyperlab.studies.store import Store
@@ -37,6 +42,7 @@ class Job:
     message: str = ""
     done: int = 0                     # run-epochs trained by this job
     total: int = 0                    # run-epochs this job has to train
+    chunks_done: int = 0
     cohorts_done: int = 0
     cohorts: int = 0
     started: float = field(default_factory=time.monotonic)
@@ -44,6 +50,7 @@ class Job:
     trained_at_first: int = 0         # run-epochs done when that happened (a resumed checkpoint)
     cancel: threading.Event = field(default_factory=threading.Event)
     version: int = 0                  # bumped on every change: the progress stream's cue
+    _live: dict[str, dict[str, list[float]]] = field(default_factory=dict, repr=False)
     _lock: threading.Lock = field(default_factory=threading.Lock, repr=False)
 
     @property
@@ -62,15 +69,48 @@ class Job:
         with self._lock:
             return {"id": self.id, "study": self.study, "knobs": self.knobs, "state": self.state,
                     "message": self.message, "done": self.done, "total": self.total,
-                    "cohorts_done": self.cohorts_done, "cohorts": self.cohorts,
+                    "chunks_done": self.chunks_done, "cohorts_done": self.cohorts_done,
+                    "cohorts": self.cohorts,
                     "elapsed_s": time.monotonic() - self.started, "eta_s": self.eta_s(),
                     "version": self.version}
 
-    def update(self, **changes: Any) -> None:
+    def update(self, live: dict[str, dict[str, list[float]] | None] | None = None,
+               **changes: Any) -> None:
+        """Set ``changes``; ``live`` maps run keys to their histories so far (None: the run
+        is stored, forget it)."""
         with self._lock:
             for key, value in changes.items():
                 setattr(self, key, value)
+            for key, history in (live or {}).items():
+                if history is None:
+                    self._live.pop(key, None)
+                else:
+                    self._live[key] = history
             self.version += 1
+
+    def live(self) -> dict[str, dict[str, list[float]]]:
+        """The histories so far of the runs in training, by run key."""
+        with self._lock:
+            return dict(self._live)
+
+
+def partial_histories(blob: bytes, runs: int) -> list[dict[str, list[float]]]:
+    """Each run's history so far, from a cohort's checkpoint (npz: per chunk ``c`` the logs
+    ``log_<c>_<name>`` as (runs, epochs) arrays, ``log_<c>_ran`` marking the epochs that
+    ran)."""
+    out: list[dict[str, list[float]]] = [{} for _ in range(runs)]
+    with np.load(io.BytesIO(blob)) as z:
+        chunks = sorted({int(k.split("_")[1]) for k in z.files if k.startswith("log_")})
+        if not chunks:
+            return out
+        ran = np.concatenate([z[f"log_{c}_ran"] for c in chunks], axis=1).astype(bool)
+        for name in LOG_KEYS:
+            keys = [f"log_{c}_{name}" for c in chunks]
+            if all(k in z.files for k in keys):
+                values = np.concatenate([z[k] for k in keys], axis=1)
+                for i in range(runs):
+                    out[i][name] = values[i][ran[i]].tolist()
+    return out
 
 
 class _Watched(LocalExecutor):
@@ -93,13 +133,20 @@ class _Watched(LocalExecutor):
                 first = {} if job.trained_from is not None else {
                     "trained_from": time.monotonic(), "trained_at_first": sum(done.values())}
                 job.update(done=sum(done.values()), **first)
+            elif kind == "checkpoint":
+                runs = tasks_by_index[index].runs
+                histories = partial_histories(payload[1], len(runs))
+                job.update(live={r.key: h for r, h in zip(runs, histories)},
+                           chunks_done=job.chunks_done + 1)
             if job.cancel.is_set():
                 raise Cancelled
 
         def finished(index: int, *args: Any) -> None:
             driver.finished(index, *args)
             done[index] = tasks_by_index[index].run_epochs
-            job.update(done=sum(done.values()), cohorts_done=job.cohorts_done + 1)
+            job.update(live={r.key: None for r in tasks_by_index[index].runs},
+                       done=sum(done.values()), chunks_done=job.chunks_done + 1,
+                       cohorts_done=job.cohorts_done + 1)
 
         job.update(state="running", total=job.total + sum(t.run_epochs for t in tasks),
                    cohorts=job.cohorts + len(tasks))
@@ -138,6 +185,11 @@ class Runner:
     def get(self, job_id: str) -> Job | None:
         job = self.current
         return job if job is not None and job.id == job_id else None
+
+    def live(self) -> dict[str, dict[str, list[float]]]:
+        """The histories so far of the runs in training, by run key ({} when none)."""
+        job = self.current
+        return {} if job is None or job.finished else job.live()
 
     def _train(self, job: Job, study: Study) -> None:
         try:

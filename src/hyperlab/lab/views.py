@@ -25,7 +25,7 @@ from hyperlab import studies
 from hyperlab.reports import summary
 from hyperlab.reports.measures import measure_study
 from hyperlab.studies import executors, planner, spec
-from hyperlab.studies.results import StudyResults, ValueResult
+from hyperlab.studies.results import RunResult, StudyResults, ValueResult
 from hyperlab.studies.store import Store
 
 METRICS = ("val_accuracy", "accuracy", "val_loss", "loss", "learning_rate")
@@ -217,11 +217,20 @@ def check_size(study: studies.Study) -> None:
 
 
 # ------------------------------------------------------------------------------ reading
-def stored(study: studies.Study, store: Store | None) -> tuple[StudyResults, int, int]:
-    """The study's stored runs assembled, with (runs stored, runs planned)."""
+def stored(study: studies.Study, store: Store | None,
+           live: Mapping[str, dict[str, list[float]]] | None = None
+           ) -> tuple[StudyResults, StudyResults, int, int]:
+    """The study's stored runs assembled; the same with the runs in training so far (``live``:
+    run key -> history so far; their wall time unknown); (runs stored, runs planned)."""
     variants, runs = planner.plan(study)
     found = store.get_runs([r.key for r in runs]) if store is not None else {}
-    return executors.assemble(study, variants, runs, found), len(found), len(runs)
+    partial = {r.key: RunResult(r.key, r.seed, live[r.key], wall_time_s=math.nan,
+                                updates=planner.steps_per_epoch(r.config)
+                                * len(live[r.key].get("loss", [])))
+               for r in runs if r.key not in found and r.key in (live or {})}
+    return (executors.assemble(study, variants, runs, found),
+            executors.assemble(study, variants, runs, {**found, **partial}),
+            len(found), len(runs))
 
 
 def answer(results: StudyResults) -> dict[str, Any] | None:
@@ -242,7 +251,7 @@ def study_list(catalog: Catalog, store: Store | None) -> dict[str, Any]:
     items = []
     for name in catalog.names():
         study = catalog.get(name)
-        results, have, planned = stored(study, store)
+        results, _, have, planned = stored(study, store)
         found = answer(results)
         items.append({"name": name, "description": study.description,
                       "question": study.question, "builtin": name in studies.builtin_names(),
@@ -254,17 +263,20 @@ def study_list(catalog: Catalog, store: Store | None) -> dict[str, Any]:
     return {"studies": items, "others": others}
 
 
-def study_view(study: studies.Study, store: Store | None) -> dict[str, Any]:
-    """One study: what it asks, its answer, measures, table and learning curves."""
-    results, have, planned = stored(study, store)
+def study_view(study: studies.Study, store: Store | None,
+               live: Mapping[str, dict[str, list[float]]] | None = None) -> dict[str, Any]:
+    """One study: what it asks, its answer, measures and table (from the stored runs) and
+    learning curves (of the stored runs and, from ``live``, of those in training so far)."""
+    results, drawn, have, planned = stored(study, store, live)
     found = answer(results)
-    metrics = [m for m in METRICS if any(m in r.history for v in results.values for r in v.runs)]
+    metrics = [m for m in METRICS if any(m in r.history for v in drawn.values for r in v.runs)]
     return {"name": study.name, "description": study.description, "question": study.question,
             "axis": study.axis, "repeats": study.repeats, "stored": have, "planned": planned,
             "answer": found and found["lines"], "table": found and found["table"],
             "measures": found["measures"] if found else [], "metrics": metrics,
-            "values": [_value(v, metrics, spec.data_facts(variant.config["data"]).n_train)
-                       for v, variant in zip(results.values, study.variants())],
+            "values": [_value(v, metrics, spec.data_facts(variant.config["data"]).n_train,
+                              set(live or ()))
+                       for v, variant in zip(drawn.values, study.variants())],
             "form": form(study)}
 
 
@@ -275,11 +287,12 @@ def _json_floats(values: Any) -> list[float | None]:
             for x in np.asarray(values, float).tolist()]
 
 
-def _value(value: ValueResult, metrics: list[str], n_train: int) -> dict[str, Any]:
-    """One value's runs: seeds, what each seed's epoch is worth on the other x axes (weight
-    updates, examples seen, seconds: its wall time spread evenly over its epochs) and, per
-    metric, every seed's curve with the median and the interquartile band (where at least
-    two seeds have the epoch)."""
+def _value(value: ValueResult, metrics: list[str], n_train: int,
+           training: set[str]) -> dict[str, Any]:
+    """One value's runs: seeds, which are still in ``training``, what each seed's epoch is
+    worth on the other x axes (weight updates, examples seen, seconds: its wall time spread
+    evenly over its epochs) and, per metric, every seed's curve with the median and the
+    interquartile band (where at least two seeds have the epoch)."""
     curves = {}
     for metric in metrics:
         y = value.curves(metric)
@@ -295,7 +308,9 @@ def _value(value: ValueResult, metrics: list[str], n_train: int) -> dict[str, An
     per_epoch = {"updates": [r.updates / r.epochs_run if r.epochs_run else None
                              for r in value.runs],
                  "examples": [n_train for _ in value.runs],
-                 "time": [r.wall_time_s / r.epochs_run if r.epochs_run else None
+                 "time": [r.wall_time_s / r.epochs_run
+                          if r.epochs_run and math.isfinite(r.wall_time_s) else None
                           for r in value.runs]}
     return {"label": value.label, "seeds": [r.seed for r in value.runs],
+            "training": [r.key in training for r in value.runs],
             "per_epoch": per_epoch, "curves": curves}

@@ -134,6 +134,7 @@ async function showStudy(name, knobs) {
     return;
   }
   const data = answer.body;
+  if (view.data === null || view.data.name !== data.name) view.hidden.clear();
   view.data = data;
   if (!data.metrics.includes(view.metric)) view.metric = data.metrics[0] || null;
   if (view.measure >= data.measures.length) view.measure = 0;
@@ -144,12 +145,13 @@ async function showStudy(name, knobs) {
     el("section", {id: "answer"}),
     studyForm(data, problem ? knobs : null),
     el("section", {id: "results"},
-       el("div", {class: "controls"},
-          el("label", {}, "measure ", el("select", {id: "measure", onchange: e => {
-            view.measure = Number(e.target.value); drawMeasure(); }}))),
-       el("div", {id: "measure-plot", class: "plot"}),
-       el("p", {class: "note"}, "Every seed a dot; the diamond is the estimate with its " +
-          "interval (black: the best value). Hover for the verdict of each value."),
+       el("div", {id: "measure-box"},
+          el("div", {class: "controls"},
+             el("label", {}, "measure ", el("select", {id: "measure", onchange: e => {
+               view.measure = Number(e.target.value); drawMeasure(); }}))),
+          el("div", {id: "measure-plot", class: "plot"}),
+          el("p", {class: "note"}, "Every seed a dot; the diamond is the estimate with its " +
+             "interval (black: the best value). Hover for the verdict of each value.")),
        el("div", {class: "controls"},
           el("label", {}, "metric ", el("select", {id: "metric", onchange: e => {
             view.metric = e.target.value; drawCurves(); }})),
@@ -161,8 +163,8 @@ async function showStudy(name, knobs) {
           }))),
        el("div", {id: "seeds", class: "controls"}),
        el("div", {id: "curves", class: "plot"}),
-       el("p", {class: "note"}, "Every seed a thin line, the median of the seeds thick, the " +
-          "interquartile band shaded. Click a legend entry to hide or show a value; drag to " +
+       el("p", {class: "note"}, "Every seed a thin line (dotted while it trains), the median " +
+          "of the seeds thick, the interquartile band shaded. Click a legend entry to hide or show a value; drag to " +
           "zoom, double-click to zoom out; hover for values."),
        el("pre", {id: "table"})));
   if (problem) showProblem(problem);
@@ -250,7 +252,7 @@ function follow(job) {
   const run = document.getElementById("run");
   box.hidden = false; cancel.hidden = false; run.disabled = true;
   cancel.onclick = () => call(`/api/jobs/${job.id}/cancel`, {}, {method: "POST"});
-  let cohorts = job.cohorts_done;
+  let chunks = job.chunks_done;
   const source = stream = new EventSource(url(`/api/jobs/${job.id}/events`));
   const stop = () => {
     source.close();
@@ -267,12 +269,20 @@ function follow(job) {
       j.state === "running" ? ` ${j.cohorts_done} of ${j.cohorts} cohorts, ${j.done} of ` +
                               `${j.total} run-epochs${eta}` : ` ${j.message || j.state}`;
     if (j.state === "failed") document.getElementById("form-error").textContent = j.message;
-    if (j.cohorts_done !== cohorts || over) { cohorts = j.cohorts_done; await refresh(); }
+    if (j.chunks_done !== chunks || over) { chunks = j.chunks_done; await refresh(); }
   };
   source.onerror = stop;
 }
 
+let refreshing = false;       // one refresh at a time: progress events come faster
+
 async function refresh(onlyIfMore = false) {
+  if (refreshing) return;
+  refreshing = true;
+  try { await redraw(onlyIfMore); } finally { refreshing = false; }
+}
+
+async function redraw(onlyIfMore) {
   const data = view.data;
   const knobs = Object.fromEntries(new URLSearchParams(location.hash.split("?")[1] || ""));
   const answer = await call(`/api/studies/${encodeURIComponent(data.name)}`, knobs);
@@ -320,7 +330,8 @@ function drawResults() {
 function drawMeasure() {
   const target = document.getElementById("measure-plot");
   const m = view.data.measures[view.measure];
-  if (!m) { Plotly.purge(target); target.replaceChildren(); return; }
+  document.getElementById("measure-box").hidden = !m;    // no answer yet: nothing to plot
+  if (!m) { Plotly.purge(target); return; }
   const scale = m.percent ? 100 : 1;
   const traces = [];
   m.values.forEach((v, i) => {
@@ -362,21 +373,23 @@ function drawCurves() {
     if (!c || !v.seeds.length) return;
     const factors = view.x === "epochs" ? v.seeds.map(() => 1) : v.per_epoch[view.x];
     const per = median(factors);
-    const xs = n => Array.from({length: n}, (_, e) => (e + 1) * per);
+    const xs = n => Array.from({length: n}, (_, e) => per === null ? null : (e + 1) * per);
     const group = {legendgroup: v.label, showlegend: false, hoverinfo: "skip"};
     traces.push({...group, uid: `band-${i}-low`, x: xs(c.low.length), y: c.low,
                  mode: "lines", line: {width: 0}});
     traces.push({...group, uid: `band-${i}-high`, x: xs(c.high.length), y: c.high,
                  mode: "lines", line: {width: 0}, fill: "tonexty", fillcolor: color(i, 0.18)});
     c.seeds.forEach((ys, k) => {
-      const scale = factors[k];
+      const scale = factors[k];           // null: unknown (wall time of a run in training)
+      const training = v.training[k] ? " (training)" : "";
       traces.push({
         uid: `seed-${i}-${v.seeds[k]}`, name: `${v.label} seed ${v.seeds[k]}`,
         visible: !view.hidden.has(v.seeds[k]),
         legendgroup: v.label, showlegend: false, mode: "lines",
-        x: ys.map((_, e) => (e + 1) * scale), y: ys,
-        line: {color: color(i, 0.45), width: 1},
-        hovertemplate: `${v.label}, seed ${v.seeds[k]}: %{y:.4g} at %{x}<extra></extra>`});
+        x: ys.map((_, e) => scale === null ? null : (e + 1) * scale), y: ys,
+        line: {color: color(i, 0.45), width: 1, dash: training ? "dot" : "solid"},
+        hovertemplate: `${v.label}, seed ${v.seeds[k]}${training}: %{y:.4g} at %{x}` +
+                       "<extra></extra>"});
     });
     traces.push({
       uid: `median-${i}`, name: v.label, legendgroup: v.label, mode: "lines",
