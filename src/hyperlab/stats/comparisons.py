@@ -102,8 +102,10 @@ def compare(a: Samples, b: Samples, *, paired: bool, level: float = 0.95) -> Com
     else:
         var_a, var_b = _sd(x, scale) ** 2, _sd(y, scale) ** 2
         se = math.sqrt(var_a / n_a + var_b / n_b)
-        df = (se ** 4 / ((var_a / n_a) ** 2 / (n_a - 1) + (var_b / n_b) ** 2 / (n_b - 1))
-              if se else math.nan)
+        # Welch–Satterthwaite in ratios of the larger term: se**4 underflows for tiny spreads
+        top = max(var_a / n_a, var_b / n_b)
+        u, v = var_a / n_a / top if top else 0.0, var_b / n_b / top if top else 0.0
+        df = (u + v) ** 2 / (u ** 2 / (n_a - 1) + v ** 2 / (n_b - 1)) if se else math.nan
         nu = n_a + n_b - 2
         sd = math.sqrt(((n_a - 1) * var_a + (n_b - 1) * var_b) / nu)
         log_j = special.gammaln(nu / 2) - special.gammaln((nu - 1) / 2) - math.log(nu / 2) / 2
