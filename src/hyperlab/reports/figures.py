@@ -792,7 +792,6 @@ def render(results: StudyResults, out_dir: str | Path, *,
     _choice("y", y, Y_LIMITS)
     _choice("band", band, tuple(BANDS))
     out = _writable_dir(Path(out_dir))
-    plt = _pyplot()
     stem = _safe_name(results.name)
     options = {"x": x, "y": y, "band": band, "train_size": train_size, "measures": measures}
     todo: list[tuple[str, Callable[[], Figure]]] = []
@@ -804,13 +803,21 @@ def render(results: StudyResults, out_dir: str | Path, *,
              for name in dict.fromkeys(results.figures)]
     paths: list[Path] = []
     for name, draw in todo:
-        fig = draw()
-        try:
-            for fmt in formats:
-                path = out / f"{stem}-{name}.{fmt}"
-                with atomic_write(path, "figure") as fh:
-                    fig.savefig(fh, dpi=dpi, format=fmt)
-                paths.append(path)
-        finally:
-            plt.close(fig)
+        paths += save_figure(draw(), out, f"{stem}-{name}", formats, dpi)
+    return paths
+
+
+def save_figure(fig: Figure, out: Path, stem: str, formats: tuple[str, ...] = ("png", "svg"),
+                dpi: int = DPI) -> list[Path]:
+    """Write ``fig`` as ``out/<stem>.<fmt>`` for each format, each file atomically, then
+    close it; the paths written."""
+    paths = []
+    try:
+        for fmt in formats:
+            path = out / f"{stem}.{fmt}"
+            with atomic_write(path, "figure") as fh:
+                fig.savefig(fh, dpi=dpi, format=fmt)
+            paths.append(path)
+    finally:
+        _pyplot().close(fig)
     return paths

@@ -9,9 +9,9 @@ from typing import TYPE_CHECKING
 
 import numpy as np
 
-from hyperlab._fileio import atomic_write, output_folder
+from hyperlab._fileio import output_folder
 from hyperlab.reports._style import pyplot
-from hyperlab.reports.figures import DPI, MEDIAN_STYLE, SEED_STYLE
+from hyperlab.reports.figures import MEDIAN_STYLE, SEED_STYLE, save_figure
 
 if TYPE_CHECKING:  # pragma: no cover
     from matplotlib.axes import Axes
@@ -175,17 +175,7 @@ def sharpness_figure(curves: Mapping[str, Sequence[Sharpness]], momentum: float 
 def save(fig: Figure, folder: Path, name: str, formats: tuple[str, ...] = ("png", "svg")
          ) -> list[Path]:
     """Write ``fig`` as ``folder/name.<fmt>``, each file atomically; close it; the paths."""
-    out = output_folder(folder, "figures")
-    paths = []
-    try:
-        for fmt in formats:
-            path = out / f"{name}.{fmt}"
-            with atomic_write(path, "figure") as fh:
-                fig.savefig(fh, dpi=DPI, format=fmt)
-            paths.append(path)
-    finally:
-        pyplot().close(fig)
-    return paths
+    return save_figure(fig, output_folder(folder, "figures"), name, formats)
 
 
 def save_lr_sweep(sweep: LRSweep, folder: str | Path, name: str = "lr-sweep") -> list[Path]:
