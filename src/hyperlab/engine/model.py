@@ -21,7 +21,7 @@ from hyperlab.engine.callbacks import (Callback, EarlyStopping, LearningRateSche
 from hyperlab.engine.constraints import Interval, check
 from hyperlab.engine.history import History, KerasLogs
 from hyperlab.engine.layers import InputSpec, Layer
-from hyperlab.engine.training import CHUNK_EPOCHS, REDUCED, Cohort
+from hyperlab.engine.training import CHUNK_EPOCHS, REDUCED, Cohort, training_key
 
 _COMPILED = (LearningRateScheduler, ReduceLROnPlateau, EarlyStopping)
 # layer -> the built model whose weights it carries: a new model built from a layer that
@@ -633,7 +633,7 @@ def _cohort(model: Sequential, x, y, *, batch_size, epochs, callbacks, validatio
         weights = [(model.params, model.state)] * k if initial_weights is None else initial_weights
     else:
         weights = [model.init_weights(jax.random.PRNGKey(int(s))) for s in seeds]
-    keys = [jax.random.fold_in(jax.random.PRNGKey(int(s)), 1) for s in train_seeds]
+    keys = [training_key(s) for s in train_seeds]
     cohort = Cohort(model, weights=weights, keys=keys, optimizers=optimizers,
                     callbacks=[list(c or []) for c in callbacks], epochs=[epochs] * k,
                     batch_size=batch_size, data=data, shuffle=bool(shuffle),

@@ -345,6 +345,12 @@ def _map_runs(fn, items: list[int]) -> list:
     return list(_pool[1].map(fn, items))
 
 
+def training_key(seed: int) -> jax.Array:
+    """The key of a run's batch order and dropout masks for ``seed``: ``PRNGKey(seed)``
+    folded with 1 (its initial weights draw from ``PRNGKey(seed)`` itself)."""
+    return jax.random.fold_in(jax.random.PRNGKey(int(seed)), 1)
+
+
 class Cohort:
     """K runs of one architecture and batch size, trained by one compiled program.
 

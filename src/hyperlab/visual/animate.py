@@ -172,7 +172,7 @@ def record(*, dataset: str = "blobs", data_args: dict[str, Any] | None = None,
     (``"sgd"``, ``"Adam(learning_rate=0.01)"``; a bare ``sgd`` is the tutorial's
     ``SGD(0.01, momentum=0.9)``); ``lr``/``momentum`` fill in what the specs leave out."""
     from hyperlab.data import datasets
-    from hyperlab.engine.training import Cohort
+    from hyperlab.engine.training import Cohort, training_key
 
     every = _positive("--every", every)
     epochs = _positive("--epochs", epochs)
@@ -193,7 +193,7 @@ def record(*, dataset: str = "blobs", data_args: dict[str, Any] | None = None,
     start = time.perf_counter()
     # The run of train_many(model, ..., seeds=[seed]): weights and batch order from the seed.
     weights = model.init_weights(jax.random.PRNGKey(seed))
-    key = jax.random.fold_in(jax.random.PRNGKey(seed), 1)
+    key = training_key(seed)
     groups: dict[tuple, list[int]] = {}
     for i, opt in enumerate(opts):
         groups.setdefault(opt.static_config(), []).append(i)

@@ -110,9 +110,8 @@ def _data(config: dict[str, Any]) -> tuple[dict[str, np.ndarray], tuple[int, ...
 def build_cohort(group: list[planner.PlannedRun]):
     """The engine's cohort for runs that share a program (see ``planner.program_key``):
     the one place where planned runs become a ``Cohort``."""
-    import jax
     from hyperlab.engine.model import Sequential
-    from hyperlab.engine.training import Cohort
+    from hyperlab.engine.training import Cohort, training_key
     first = group[0].config
     data, input_shape, n_classes = _data(first)
     models = []
@@ -122,7 +121,7 @@ def build_cohort(group: list[planner.PlannedRun]):
         models.append(model)
     models[0]._prepare(data["x"], data["y"], "study data")  # validates, resolves "accuracy"
     batch = build.batch_size(first["fit"]["batch_size"], len(data["x"]))
-    keys = [jax.random.fold_in(jax.random.PRNGKey(run.seed), 1) for run in group]
+    keys = [training_key(run.seed) for run in group]
     return Cohort(models[0], weights=[(m.params, m.state) for m in models], keys=keys,
                   optimizers=[m.optimizer for m in models],
                   callbacks=[build.build_callbacks(r.config) for r in group],
