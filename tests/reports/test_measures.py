@@ -137,3 +137,20 @@ def test_bad_verdict_tables_are_refused_in_one_line(verdict_table, match):
            "sweep": [{"field": "compile.optimizer.momentum", "values": [0.0, 0.9]}]}
     with pytest.raises(StudyError, match=match):
         from_dict(raw, source="s.toml")
+
+
+def test_intervals_stay_within_what_a_measure_can_take():
+    """Seeds split between 1 and 40 epochs to the threshold: the t interval of the mean
+    reaches below 0 epochs; the reported interval stops at 0, its upper end unchanged."""
+    reach = {0: [0.85], 1: [0.7] * 39 + [0.85], 2: [0.85]}
+    results = StudyResults(name="m", description="", axis="Momentum", config={}, values=[
+        ValueResult("0.99", 0.99, [run(s, reach[s]) for s in range(3)]),
+        ValueResult("0.9", 0.9, [run(s, [0.85]) for s in range(3)])],
+        measures=["epochs_to_threshold", "final_val_accuracy"])
+    epochs, accuracy = measure_study(results)
+    e = epochs.verdict.value("0.99").estimate
+    t = sps.t.interval(0.95, 2, loc=14.0, scale=np.std([1, 40, 1], ddof=1) / math.sqrt(3))
+    assert t[0] < 0 and e.low == 0.0 and e.high == pytest.approx(t[1])
+    assert MEASURES["epochs_to_threshold"].bounds == (0.0, math.inf)
+    assert MEASURES["final_val_accuracy"].bounds == (0.0, 1.0)
+    assert MEASURES["gap"].bounds == (-1.0, 1.0)

@@ -505,3 +505,16 @@ def test_study_answers_are_honest_on_any_data(study, paired, higher):
     assert "indistinguishable" not in v.answer and "the same" not in v.answer
     assert v.answer.endswith(".")
     json.dumps(v.to_dict(), allow_nan=False)
+
+
+def test_bounds_cut_the_interval_and_keep_its_coverage():
+    """Exponential samples (mean 1, bounded below by 0): the cut interval covers the mean in
+    exactly the draws the t interval does, and never reaches below 0."""
+    rng = np.random.default_rng(3)
+    draws = rng.exponential(1.0, size=(2000, 3))
+    plain = [estimate(d) for d in draws]
+    cut = [estimate(d, bounds=(0.0, math.inf)) for d in draws]
+    assert any(e.low < 0 for e in plain) and all(e.low >= 0 for e in cut)
+    covers = lambda e: e.low <= 1.0 <= e.high  # noqa: E731
+    assert [covers(e) for e in plain] == [covers(e) for e in cut]
+    assert all(c.high == p.high for c, p in zip(cut, plain))

@@ -77,7 +77,7 @@ def measure_study(results: StudyResults, *, level: float = 0.95,
             values, higher_is_better=m.higher_is_better, baseline=results.baseline,
             level=level, alpha=1.0 - level, difference=difference if m.percent else None,
             measure=title(m, results.threshold), name=results.axis, percent=m.percent,
-            rate=name == "diverged", floor=floor)
+            rate=name == "diverged", floor=floor, bounds=m.bounds)
         verdict = replace(verdict, answer=verdict.answer + _missing(results, m, values))
         out.append(MeasureResult(name, title(m, results.threshold), m.unit, m.percent,
                                  m.higher_is_better, values, verdict))

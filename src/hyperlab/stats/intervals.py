@@ -37,7 +37,7 @@ class Estimate:
 
 def estimate(samples: Samples, level: float = 0.95, method: Literal["t", "bootstrap"] = "t",
              statistic: Literal["mean", "median"] = "mean", *, resamples: int = 9999,
-             seed: int = 0) -> Estimate:
+             seed: int = 0, bounds: tuple[float, float] = (-math.inf, math.inf)) -> Estimate:
     """The mean or median of ``samples`` with a ``level`` confidence interval.
 
     Non-finite results (diverged runs, missing seeds) are excluded and counted in
@@ -52,6 +52,10 @@ def estimate(samples: Samples, level: float = 0.95, method: Literal["t", "bootst
       It makes no normality assumption, but is too narrow for few seeds (a 95 % interval
       of the mean of normal data covers about 75 % at n = 3, 85 % at n = 5 and 90 % at
       n = 10): prefer ``"t"`` for the mean of a handful of seeds.
+
+    ``bounds`` are the values the quantity can take (an accuracy lies in [0, 1], a count of
+    epochs is at least 0): the interval is cut to them, which keeps its coverage, since the
+    true value lies inside them (a t interval of epochs never reads "-25 epochs").
 
     With one result the interval is ``(nan, nan)``; with none the estimate is NaN too.
     """
@@ -78,4 +82,6 @@ def estimate(samples: Samples, level: float = 0.95, method: Literal["t", "bootst
         draws = np.random.default_rng(seed).integers(0, n, size=(resamples, n))
         low, high = (float(q) for q in np.quantile(reduce(x[draws], axis=1),
                                                   [(1 - level) / 2, (1 + level) / 2]))
+    if n >= 2:
+        low, high = max(low, bounds[0]), min(high, bounds[1])
     return Estimate(center, low, high, n, level, method, statistic, excluded)

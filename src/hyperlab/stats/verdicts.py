@@ -92,7 +92,8 @@ def compare_values(samples_by_value: Mapping[Hashable, Samples], *, higher_is_be
                    paired: bool = True, baseline: Hashable | None = None, level: float = 0.95,
                    alpha: float = 0.05, difference: float | None = None, power: float = 0.8,
                    measure: str = "result", name: str | None = None, percent: bool = False,
-                   floor: float = 0.05, rate: bool = False) -> StudyVerdict:
+                   floor: float = 0.05, rate: bool = False,
+                   bounds: tuple[float, float] = (-math.inf, math.inf)) -> StudyVerdict:
     """Compare a study's values: the best, those worse than it, those better than a baseline.
 
     Each value gets the t interval of its mean (:func:`~hyperlab.stats.estimate`) and its
@@ -116,6 +117,9 @@ def compare_values(samples_by_value: Mapping[Hashable, Samples], *, higher_is_be
     (``"lr = 0.1"``), and ``percent=True`` shows results in [0, 1] as percentages and
     differences in points.
 
+    ``bounds`` are the values a result can take: each value's interval is cut to them
+    (:func:`~hyperlab.stats.estimate`).
+
     ``rate=True`` is for 0/1 results (a run diverged or not): each value's rate gets its
     exact interval (:func:`~hyperlab.stats.proportion`) and pairs the exact tests of
     :func:`~hyperlab.stats.compare_rates`; there is no seeds-needed figure and no split
@@ -126,8 +130,8 @@ def compare_values(samples_by_value: Mapping[Hashable, Samples], *, higher_is_be
     labels = list(samples_by_value)
     if baseline is not None and baseline not in samples_by_value:
         raise ValueError(f"baseline {baseline!r} is not one of the values {labels!r}")
-    value_estimate = proportion if rate else estimate
-    estimates = {v: value_estimate(samples_by_value[v], level) for v in labels}
+    estimates = {v: proportion(samples_by_value[v], level) if rate
+                 else estimate(samples_by_value[v], level, bounds=bounds) for v in labels}
     # a rate's 0s and 1s are one outcome: a floor of 1 never splits them
     splits = {v: outcomes(samples_by_value[v], floor=1.0 if rate else floor) for v in labels}
     sign = 1.0 if higher_is_better else -1.0

@@ -27,7 +27,7 @@ class Measure:
     """One measure: ``title`` names it in prose, ``unit`` counts its numbers ("" for a
     fraction shown as a percentage, ``percent``), ``higher_is_better`` orders its values,
     ``doc`` defines it, ``of(run, threshold)`` computes it (``threshold``: the study's
-    validation accuracy for "to reach")."""
+    validation accuracy for "to reach"), ``bounds`` are the values it can take."""
 
     name: str
     title: str
@@ -37,6 +37,7 @@ class Measure:
     doc: str
     of: Callable[[RunResult, float], float]
     uses_threshold: bool = False
+    bounds: tuple[float, float] = (0.0, math.inf)
 
 
 def _series(run: RunResult, key: str) -> np.ndarray:
@@ -113,9 +114,11 @@ def _diverged(run: RunResult, _: float) -> float:
 
 _ALL = (
     Measure("final_val_accuracy", "final validation accuracy", "", True, True,
-            "validation accuracy after the last epoch", _final("val_accuracy")),
+            "validation accuracy after the last epoch", _final("val_accuracy"),
+            bounds=(0.0, 1.0)),
     Measure("best_val_accuracy", "best validation accuracy", "", True, True,
-            "the highest validation accuracy of any epoch", _best("val_accuracy", np.max)),
+            "the highest validation accuracy of any epoch", _best("val_accuracy", np.max),
+            bounds=(0.0, 1.0)),
     Measure("final_val_loss", "final validation loss", "", False, False,
             "validation loss after the last epoch (including any weight penalty)",
             _final("val_loss")),
@@ -124,7 +127,8 @@ _ALL = (
             _best("val_loss", np.min)),
     Measure("restored_val_accuracy", "validation accuracy of the returned weights", "", True,
             True, "validation accuracy of the weights fit returns: the restored epoch's under "
-            "EarlyStopping(restore_best_weights), else the last epoch's", _restored),
+            "EarlyStopping(restore_best_weights), else the last epoch's", _restored,
+            bounds=(0.0, 1.0)),
     Measure("epochs_to_threshold", "epochs to the threshold", "epochs", False, False,
             "the first epoch whose validation accuracy reaches the study's threshold "
             "(undefined for a run that never does)", epochs_to, uses_threshold=True),
@@ -133,12 +137,14 @@ _ALL = (
             uses_threshold=True),
     Measure("val_accuracy_auc", "mean validation accuracy over training", "", True, True,
             "the area under the validation accuracy curve per epoch (its mean over the "
-            "epochs run): high when a run learns early and stays", _auc),
+            "epochs run): high when a run learns early and stays", _auc,
+            bounds=(0.0, 1.0)),
     Measure("volatility", "epoch-to-epoch volatility", "", True, False,
             "the standard deviation of the epoch-to-epoch changes of validation accuracy "
             "over the last half of training", _volatility),
     Measure("gap", "train - validation accuracy gap", "", True, False,
-            "final training accuracy minus final validation accuracy", _gap),
+            "final training accuracy minus final validation accuracy", _gap,
+            bounds=(-1.0, 1.0)),
     Measure("epochs_to_plateau", "epochs to the plateau", "epochs", False, False,
             "the first epoch within 1 point of the run's best validation accuracy",
             epochs_to_plateau),
