@@ -6,14 +6,18 @@ intervals, on top of the studies.
   test per seed beside it (:mod:`hyperlab.science.sensitivity` holds the analysis);
 - :func:`sharpness`, :func:`sharpness_curve` -- the top Hessian eigenvalue of the training
   loss by Hessian-vector-product power iteration, for a model or at chosen epochs of a run,
-  against :func:`stability_threshold` (2/η).
+  against :func:`stability_threshold` (2/η);
+- :func:`noise_scale`, :func:`noise_scale_curve` -- the simple gradient noise scale
+  tr(Σ)/|G|² from per-example gradients, for a model or per epoch over seeds.
 
 This package sits above :mod:`hyperlab.studies` and :mod:`hyperlab.reports`; nothing below
 imports it.
 """
+from hyperlab.science.noise import NoiseScale, NoiseScaleCurve, noise_scale, noise_scale_curve
 from hyperlab.science.sharpness import (Sharpness, sharpness, sharpness_curve,
                                         stability_threshold, top_eigenvalue)
 from hyperlab.science.sweep import LRSweep, RangeTest, log_rates, lr_sweep
 
 __all__ = ["lr_sweep", "log_rates", "LRSweep", "RangeTest", "sharpness", "sharpness_curve",
-           "stability_threshold", "top_eigenvalue", "Sharpness"]
+           "stability_threshold", "top_eigenvalue", "Sharpness", "noise_scale",
+           "noise_scale_curve", "NoiseScale", "NoiseScaleCurve"]

@@ -17,10 +17,12 @@ if TYPE_CHECKING:  # pragma: no cover
     from matplotlib.axes import Axes
     from matplotlib.figure import Figure
 
+    from hyperlab.science.noise import NoiseScaleCurve
     from hyperlab.science.sharpness import Sharpness
     from hyperlab.science.sweep import LRSweep
 
-__all__ = ["lr_sweep_figure", "sharpness_figure", "save", "save_lr_sweep"]
+__all__ = ["lr_sweep_figure", "sharpness_figure", "noise_scale_figure", "save",
+           "save_lr_sweep", "save_noise_scale"]
 
 SEED_COLOR = "tab:blue"
 STABLE_COLOR = "tab:green"
@@ -181,3 +183,53 @@ def save(fig: Figure, folder: Path, name: str, formats: tuple[str, ...] = ("png"
 def save_lr_sweep(sweep: LRSweep, folder: str | Path, name: str = "lr-sweep") -> list[Path]:
     """Draw :func:`lr_sweep_figure` into ``folder/name.png`` and ``.svg``; the paths."""
     return save(lr_sweep_figure(sweep), Path(folder), name)
+
+
+def noise_scale_figure(curve: NoiseScaleCurve) -> Figure:
+    """B_simple against the epoch: every seed a thin line, the median thick with its
+    interval shaded, the batch size trained with as a dashed line, and the two regimes of
+    McCandlish et al.'s rule of thumb on either side of it."""
+    plt = pyplot()
+    fig, ax = plt.subplots(figsize=(6.8, 4.8))
+    epochs, values = np.array(curve.epochs), curve.b_simple
+    for row in values:
+        ok = np.isfinite(row) & (row > 0)
+        ax.plot(epochs[ok], row[ok], color=SEED_COLOR, marker="o", markersize=2.5, gid="seed",
+                **SEED_STYLE)
+    med = np.array([m.estimate for m in curve.median])
+    lo = np.array([m.low for m in curve.median])
+    hi = np.array([m.high for m in curve.median])
+    ax.plot(epochs, med, color=SEED_COLOR, label=f"median of {len(curve.seeds)} seeds",
+            gid="median", zorder=3, **MEDIAN_STYLE)
+    ax.fill_between(epochs, lo, hi, where=np.isfinite(lo) & np.isfinite(hi) & (lo > 0),
+                    color=SEED_COLOR, alpha=0.2, linewidth=0, gid="band",
+                    label=f"{curve.level:.0%} bootstrap CI of the median")
+    ax.set_yscale("log")
+    finite = values[np.isfinite(values) & (values > 0)]
+    b = curve.batch_size
+    low = min(float(finite.min()) if finite.size else b, b) / 3
+    high = max(float(finite.max()) if finite.size else b, b) * 3
+    ax.set_ylim(low, high)
+    ax.axhline(b, color=EDGE_COLOR, linestyle="--", linewidth=1.2, gid="batch",
+               label=f"batch size trained with: {b}")
+    ax.axhspan(b, high, color=STABLE_COLOR, alpha=0.08, gid="perfect",
+               label="B_simple above the batch: toward perfect scaling "
+                     "(B << B_noise, rule of thumb)")
+    ax.axhspan(low, b, color=EDGE_COLOR, alpha=0.06, gid="diminishing",
+               label="B_simple below the batch: toward diminishing returns "
+                     "(B >> B_noise, rule of thumb)")
+    ax.xaxis.get_major_locator().set_params(integer=True)
+    ax.set_xlabel("epoch")
+    ax.set_ylabel("simple noise scale B_simple = tr(Σ)/|G|²")
+    p = curve.points[0][0]
+    ax.set_title(f"Gradient noise scale: {curve.setup()}\n(unbiased two-batch estimate, "
+                 f"B_small {p.b_small}, B_big {p.b_big}, probe {p.probe})", fontsize=9)
+    ax.legend(fontsize=7, loc="best")
+    fig.tight_layout()
+    return fig
+
+
+def save_noise_scale(curve: NoiseScaleCurve, folder: str | Path, name: str = "noise-scale"
+                     ) -> list[Path]:
+    """Draw :func:`noise_scale_figure` into ``folder/name.png`` and ``.svg``; the paths."""
+    return save(noise_scale_figure(curve), Path(folder), name)

@@ -25,6 +25,7 @@ import numpy as np
 from jax.flatten_util import ravel_pytree
 
 from hyperlab.engine import losses
+from hyperlab.science.segments import train_in_segments
 
 __all__ = ["Eigen", "Sharpness", "top_eigenvalue", "sharpness", "sharpness_curve",
            "stability_threshold", "PROBE", "ITERATIONS", "TOLERANCE"]
@@ -150,15 +151,8 @@ def sharpness_curve(model, x: Any, y: Any, epochs: Sequence[int], *, probe: int 
     (``initial_epoch`` continuing where the last one ended) and measure its sharpness at each
     of ``epochs`` (epochs trained; 0: before training), with the learning rate it has then.
     With fit's ``seed`` given, the segments train exactly as one uninterrupted ``fit``."""
-    wanted = sorted(set(int(e) for e in epochs))
-    if not wanted or wanted[0] < 0:
-        raise ValueError(f"epochs must be epoch counts >= 0, got {list(epochs)!r}")
-    fit_args = {"verbose": 0, **fit_args}
-    done, out = 0, []
-    for epoch in wanted:
-        if epoch > done:
-            model.fit(x, y, epochs=epoch, initial_epoch=done, **fit_args)
-            done = epoch
+    out = []
+    for epoch in train_in_segments(model, x, y, epochs, **fit_args):
         found = sharpness(model, x, y, probe=probe, iterations=iterations, tol=tol)
         try:  # a constant rate; a schedule's has no single value
             rate = float(model.optimizer.learning_rate)
