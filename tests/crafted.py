@@ -92,3 +92,29 @@ def snapshot(folder: Path) -> dict[str, bytes]:
     """Every file under ``folder`` (relative name -> bytes), temporary files included."""
     return {str(p.relative_to(folder)): p.read_bytes()
             for p in sorted(folder.rglob("*")) if p.is_file()}
+
+
+def assert_load_refused_cheaply(load, path: Path, says: list[str], max_bytes: int) -> None:
+    """``load(path)`` raises one ValueError line naming the file and every part of
+    ``says``, within 2 s and ``max_bytes`` of allocations (nothing like what it declares)."""
+    import time
+    import tracemalloc
+
+    import pytest
+
+    tracemalloc.start()
+    start = time.perf_counter()
+    try:
+        with pytest.raises(ValueError) as info:
+            load(path)
+        peak = tracemalloc.get_traced_memory()[1]
+    finally:
+        tracemalloc.stop()
+    message = str(info.value)
+    assert type(info.value) is ValueError and "\n" not in message, message
+    assert message.startswith(f"cannot load model file {str(path)!r}: "), message
+    for part in says:
+        assert part in message, message
+    assert time.perf_counter() - start < 2.0
+    assert peak < max_bytes, f"{peak:,} bytes allocated"
+
