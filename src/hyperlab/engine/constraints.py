@@ -6,7 +6,12 @@ A constraint says which values it accepts (``accepts``), what it allows in words
 
     SGD: `momentum` must be a finite float in [0, 1]. Received: momentum=1.5
 
-naming the owner, the parameter, what is allowed and what was given. This module is the
+naming the owner, the parameter, what is allowed and what was given. A field of a study
+file or a command-line flag is named by its place instead (``check_at``)::
+
+    study.toml: fit.epochs: expected an int >= 1, found 0
+
+This module is the
 bottom of the package graph: it imports nothing from hyperlab.
 """
 
@@ -19,8 +24,8 @@ from dataclasses import dataclass
 from typing import Any
 
 __all__ = ["Constraint", "Interval", "Options", "Boolean", "Optional", "AnyOf", "Duck",
-           "Items", "check", "message", "FINITE", "NON_NEGATIVE", "POSITIVE", "UNIT",
-           "UNIT_OPEN"]
+           "Items", "Instance", "check", "message", "check_at", "expected", "FINITE",
+           "NON_NEGATIVE", "POSITIVE", "UNIT", "UNIT_OPEN"]
 
 
 class Constraint:
@@ -209,6 +214,23 @@ class Items(Constraint):
         return out
 
 
+@dataclass(frozen=True)
+class Instance(Constraint):
+    """An instance of one of ``kinds`` (a bool is not an int or a float)."""
+
+    kinds: tuple[type, ...]
+
+    def accepts(self, value: Any) -> bool:
+        return isinstance(value, self.kinds) and (
+            bool in self.kinds or not isinstance(value, bool))
+
+    def describe(self) -> str:
+        return " or ".join(k.__name__ for k in self.kinds)
+
+    def invalid(self) -> list[Any]:
+        return [None]
+
+
 def message(owner: str, name: str, allowed: str, value: Any) -> str:
     """The one error message: owner, parameter, what is allowed, what was given."""
     return f"{owner}: `{name}` must be {allowed}. Received: {name}={value!r}"
@@ -225,6 +247,26 @@ def check(value: Any, constraint: Constraint, name: str, owner: str) -> Any:
             raise constraint.error(message(owner, f"{name}[{i}]", constraint.item.describe(),
                                            value[i]))
     raise constraint.error(message(owner, name, constraint.describe(), value))
+
+
+def expected(where: str, allowed: str, value: Any) -> str:
+    """The message of a value named by its place (a study file's field, a flag)."""
+    return f"{where}: expected {allowed}, found {value!r}"
+
+
+def check_at(value: Any, constraint: Constraint, where: str,
+             error: type[Exception] | None = None) -> Any:
+    """``value`` if ``constraint`` accepts it, else ``error`` (default: the constraint's)
+    with the message of a place: ``where: expected ..., found ...``; a list item ``Items``
+    rejects is named by its index (``model.hidden[1]``)."""
+    if constraint.accepts(value):
+        return value
+    error = error or constraint.error
+    if isinstance(constraint, Items) and isinstance(value, Sequence) and not isinstance(value, str):
+        i = constraint.bad_item(value)
+        if i is not None:
+            raise error(expected(f"{where}[{i}]", constraint.item.describe(), value[i]))
+    raise error(expected(where, constraint.describe(), value))
 
 
 FINITE = Interval()

@@ -58,6 +58,8 @@ from typing import Any
 import numpy as np
 
 from hyperlab.data import datasets
+from hyperlab.engine.constraints import (AnyOf, Boolean, Constraint, Instance, Interval, Items,
+                                         Options, check_at)
 from hyperlab.studies import build
 from hyperlab.studies.build import CALLBACKS, TUTORIAL_SGD
 from hyperlab.studies.measures import DEFAULT_MEASURES, MEASURES
@@ -84,6 +86,12 @@ OPTIONAL_OFF = {("model", "batch_norm"): "none", ("model", "dropout"): 0.0,
                 ("model", "kernel_regularizer"): {}, ("fit", "diagnostics"): False}
 BATCH_NORM = ("none", "after", "before")
 FIGURES = ("panels", "overlay", "plateau", "schedules", "gradients", "stopping")
+# What a field may be (study files give ints, floats, strings, lists and tables).
+TEXT, LIST, TABLE = Instance((str,)), Instance((list,)), Instance((dict,))
+NUMBER = Instance((int, float))
+POSITIVE_INT = Interval(1, integer=True)
+BATCH_SIZE = AnyOf((POSITIVE_INT, Options(("full",))))
+DROPOUT = Interval(0.0, 1.0, closed="left")
 # Dataset arguments that say where the data come from, not what they are: run keys leave
 # them out (the digest of the arrays stands for the data).
 SOURCE_ARGS = ("path", "download")
@@ -163,7 +171,7 @@ class Study:
         override it."""
         study = copy.deepcopy(self)
         if repeats is not None:
-            study.repeats = _positive_int(repeats, f"{self.source}: repeats")
+            study.repeats = _field(repeats, POSITIVE_INT, f"{self.source}: repeats")
         for item in sets or []:
             if "=" not in item:
                 raise StudyError(f"--set {item!r}: expected KEY=VALUE, e.g. fit.epochs=50")
@@ -223,22 +231,20 @@ def from_dict(raw: dict[str, Any], source: str = "<study>", default_name: str = 
     base = {k: raw[k] for k in DEFAULTS if k in raw}
     base = _validate_config(_merge(copy.deepcopy(DEFAULTS), base), source)
     base["data"] = _anchor("data", base["data"], root)
-    name = _plain_name(_typed(raw.get("name", default_name), str, source, "name"), source)
-    repeats = _positive_int(raw.get("repeats", 1), f"{source}: repeats")
-    figures = _typed(raw.get("figures", ["panels"]), list, source, "figures")
-    for fig in figures:
-        if fig not in FIGURES:
-            raise StudyError(f"{source}: figures: expected some of {list(FIGURES)}, found {fig!r}")
-    threshold = _typed(raw.get("threshold", 0.8), (int, float), source, "threshold")
+    name = _plain_name(_field(raw.get("name", default_name), TEXT, f"{source}: name"), source)
+    repeats = _field(raw.get("repeats", 1), POSITIVE_INT, f"{source}: repeats")
+    figures = _field(raw.get("figures", ["panels"]), Items(Options(FIGURES)), f"{source}: figures")
+    threshold = _field(raw.get("threshold", 0.8), NUMBER, f"{source}: threshold")
     measures, baseline = _verdict(raw.get("verdict", {}), source)
     sweeps = [_validate_sweep(s, base, source, i, root) for i, s in enumerate(
-        _typed(raw.get("sweep", []), list, source, "sweep"))]
+        _field(raw.get("sweep", []), LIST, f"{source}: sweep"))]
     axis = raw.get("axis") or " × ".join(s["fields"][-1].split(".")[-1] for s in sweeps) or "run"
-    study = Study(name=name, description=_typed(raw.get("description", ""), str, source, "description"),
-                  axis=_typed(axis, str, source, "axis"), repeats=repeats, base=base, sweeps=sweeps,
-                  figures=list(figures), threshold=float(threshold),
-                  question=_typed(raw.get("question", ""), str, source, "question"), source=source,
-                  measures=measures, baseline=baseline)
+    study = Study(name=name, description=_field(raw.get("description", ""), TEXT,
+                                                f"{source}: description"),
+                  axis=_field(axis, TEXT, f"{source}: axis"), repeats=repeats, base=base,
+                  sweeps=sweeps, figures=list(figures), threshold=float(threshold),
+                  question=_field(raw.get("question", ""), TEXT, f"{source}: question"),
+                  source=source, measures=measures, baseline=baseline)
     _check_data(base, sweeps, source)
     labels = [v.label for v in study.variants()]
     if baseline is not None and baseline not in labels:
@@ -249,8 +255,9 @@ def from_dict(raw: dict[str, Any], source: str = "<study>", default_name: str = 
 
 def _verdict(raw: Any, source: str) -> tuple[list[str], str | None]:
     """The ``[verdict]`` table: the measures (known names, the first leads) and a baseline."""
-    _check_keys(_typed(raw, dict, source, "verdict"), VERDICT_KEYS, source, "verdict")
-    measures = _typed(raw.get("measures", list(DEFAULT_MEASURES)), list, source, "verdict.measures")
+    _check_keys(_field(raw, TABLE, f"{source}: verdict"), VERDICT_KEYS, source, "verdict")
+    measures = _field(raw.get("measures", list(DEFAULT_MEASURES)), LIST,
+                      f"{source}: verdict.measures")
     if not measures:
         raise StudyError(f"{source}: verdict.measures: name at least one measure, e.g. "
                          f"{list(DEFAULT_MEASURES)}")
@@ -262,16 +269,14 @@ def _verdict(raw: Any, source: str) -> tuple[list[str], str | None]:
         raise StudyError(f"{source}: verdict.measures: {measures} names a measure twice")
     baseline = raw.get("baseline")
     if baseline is not None:
-        baseline = _typed(baseline, str, source, "verdict.baseline")
+        baseline = _field(baseline, TEXT, f"{source}: verdict.baseline")
     return list(measures), baseline
 
 
 # ---------------------------------------------------------------------------- validation
-def _typed(value: Any, kind: Any, source: str, path: str) -> Any:
-    if not isinstance(value, kind) or (kind in (int, (int, float)) and isinstance(value, bool)):
-        names = kind.__name__ if isinstance(kind, type) else " or ".join(k.__name__ for k in kind)
-        raise StudyError(f"{source}: {path}: expected {names}, found {value!r}")
-    return value
+def _field(value: Any, constraint: Constraint, where: str) -> Any:
+    """``value`` of the field at ``where`` (``file: path``), if ``constraint`` accepts it."""
+    return check_at(value, constraint, where, StudyError)
 
 
 def _check_data(base: dict[str, Any], sweeps: list[dict[str, Any]], source: str) -> None:
@@ -311,12 +316,6 @@ def _holds(value: Any, path: str) -> bool:
     return True
 
 
-def _positive_int(value: Any, where: str) -> int:
-    if isinstance(value, bool) or not isinstance(value, int) or value < 1:
-        raise StudyError(f"{where}: expected an int >= 1, found {value!r}")
-    return value
-
-
 def _check_keys(table: dict, allowed: set[str], source: str, prefix: str) -> None:
     for key in table:
         if key not in allowed:
@@ -336,52 +335,47 @@ def _merge(base: dict, update: dict) -> dict:
 def _validate_config(config: dict[str, Any], source: str) -> dict[str, Any]:
     """Structure and types of a configuration (values are checked by ``resolve``)."""
     for section, allowed in SECTION_KEYS.items():
-        _typed(config.get(section), dict, source, section)
+        _field(config.get(section), TABLE, f"{source}: {section}")
         _check_keys(config[section], allowed, source, section)
-    data = _typed(config.get("data"), dict, source, "data")
-    name = _typed(data.get("name"), str, source, "data.name")
-    if name not in datasets.NAMES:
-        raise StudyError(f"{source}: data.name: expected one of {list(datasets.NAMES)}, found {name!r}")
+    data = _field(config.get("data"), TABLE, f"{source}: data")
+    _field(data.get("name"), Options(datasets.NAMES), f"{source}: data.name")
     model = config["model"]
-    hidden = _typed(model["hidden"], list, source, "model.hidden")
-    for i, units in enumerate(hidden):
-        _positive_int(units, f"{source}: model.hidden[{i}]")
+    _field(model["hidden"], Items(POSITIVE_INT), f"{source}: model.hidden")
     comp = config["compile"]
-    _typed(comp["loss"], str, source, "compile.loss")
+    _field(comp["loss"], TEXT, f"{source}: compile.loss")
     opt = comp["optimizer"]
     if isinstance(opt, str):
         comp["optimizer"] = opt = {"name": opt}
-    _typed(opt, dict, source, "compile.optimizer")
-    _typed(opt.get("name"), str, source, "compile.optimizer.name")
+    _field(opt, TABLE, f"{source}: compile.optimizer")
+    _field(opt.get("name"), TEXT, f"{source}: compile.optimizer.name")
     fit = config["fit"]
-    _positive_int(fit["epochs"], f"{source}: fit.epochs")
-    if fit["batch_size"] != "full":
-        _positive_int(fit["batch_size"], f"{source}: fit.batch_size")
-    _typed(fit["shuffle"], bool, source, "fit.shuffle")
+    _field(fit["epochs"], POSITIVE_INT, f"{source}: fit.epochs")
+    _field(fit["batch_size"], BATCH_SIZE, f"{source}: fit.batch_size")
+    _field(fit["shuffle"], Boolean(), f"{source}: fit.shuffle")
     if "schedule" in fit:
-        _typed(fit["schedule"], dict, source, "fit.schedule")
-        _typed(fit["schedule"].get("name"), str, source, "fit.schedule.name")
-    for cb_name, args in _typed(fit.get("callbacks", {}), dict, source, "fit.callbacks").items():
-        if cb_name not in CALLBACKS:
-            raise StudyError(f"{source}: fit.callbacks.{cb_name}: expected one of {sorted(CALLBACKS)}")
-        _typed(args, dict, source, f"fit.callbacks.{cb_name}")
+        _field(fit["schedule"], TABLE, f"{source}: fit.schedule")
+        _field(fit["schedule"].get("name"), TEXT, f"{source}: fit.schedule.name")
+    callbacks = _field(fit.get("callbacks", {}), TABLE, f"{source}: fit.callbacks")
+    for cb_name, args in callbacks.items():
+        _field(cb_name, Options(CALLBACKS), f"{source}: fit.callbacks.{cb_name}")
+        _field(args, TABLE, f"{source}: fit.callbacks.{cb_name}")
     return config
 
 
 def _validate_sweep(sweep: Any, base: dict, source: str, i: int, root: Path) -> dict[str, Any]:
     where = f"sweep[{i}]"
-    _typed(sweep, dict, source, where)
+    _field(sweep, TABLE, f"{source}: {where}")
     _check_keys(sweep, {"field", "fields", "values", "labels"}, source, where)
     if ("field" in sweep) == ("fields" in sweep):
         raise StudyError(f"{source}: {where}: expected exactly one of 'field' or 'fields'")
     fields = [sweep["field"]] if "field" in sweep else list(sweep["fields"])
     for f in fields:
-        _typed(f, str, source, f"{where}.field")
+        _field(f, TEXT, f"{source}: {where}.field")
         if f.split(".")[0] not in DEFAULTS:
             raise StudyError(f"{source}: {where}.field: {f!r} does not exist; fields start with "
                              f"one of {sorted(DEFAULTS)}")
         _assign(copy.deepcopy(base), f, None, check_only=True, where=f"{source}: {where}.field")
-    values = _typed(sweep.get("values"), list, source, f"{where}.values")
+    values = _field(sweep.get("values"), LIST, f"{source}: {where}.values")
     if not values:
         raise StudyError(f"{source}: {where}.values: expected a non-empty list, found []")
     if len(fields) > 1:
@@ -469,12 +463,8 @@ def _resolve_optional(config: dict[str, Any]) -> None:
     from hyperlab.engine import regularizers
 
     model, fit = config["model"], config["fit"]
-    if model.get("batch_norm", "none") not in BATCH_NORM:
-        raise ValueError(f"model.batch_norm: expected one of {list(BATCH_NORM)}, "
-                         f"found {model['batch_norm']!r}")
-    rate = model.get("dropout", 0.0)
-    if isinstance(rate, bool) or not isinstance(rate, (int, float)) or not 0.0 <= rate < 1.0:
-        raise ValueError(f"model.dropout: expected a rate in [0, 1), found {rate!r}")
+    check_at(model.get("batch_norm", "none"), Options(BATCH_NORM), "model.batch_norm")
+    rate = check_at(model.get("dropout", 0.0), DROPOUT, "model.dropout")
     if "dropout" in model:
         model["dropout"] = float(rate)
     reg = model.get("kernel_regularizer", {})
@@ -484,8 +474,7 @@ def _resolve_optional(config: dict[str, Any]) -> None:
     if reg:  # validated and normalized by the regularizer; zero factors dropped
         model["kernel_regularizer"] = {
             k: v for k, v in _plain(regularizers.L1L2(**reg).get_config()).items() if v}
-    if not isinstance(fit.get("diagnostics", False), bool):
-        raise ValueError(f"fit.diagnostics: expected true or false, found {fit['diagnostics']!r}")
+    check_at(fit.get("diagnostics", False), Boolean(), "fit.diagnostics")
     for (section, key), off in OPTIONAL_OFF.items():
         if config[section].get(key, off) == off:
             config[section].pop(key, None)
