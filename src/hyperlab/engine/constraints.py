@@ -25,7 +25,7 @@ from typing import Any
 
 __all__ = ["Constraint", "Interval", "Options", "Boolean", "Optional", "AnyOf", "Duck",
            "Items", "Instance", "check", "message", "check_at", "expected", "FINITE",
-           "NON_NEGATIVE", "POSITIVE", "UNIT", "UNIT_OPEN"]
+           "NON_NEGATIVE", "POSITIVE", "UNIT", "UNIT_OPEN", "POSITIVE_INT", "NON_NEGATIVE_INT"]
 
 
 class Constraint:
@@ -274,3 +274,5 @@ NON_NEGATIVE = Interval(0.0)
 POSITIVE = Interval(0.0, closed="neither")
 UNIT = Interval(0.0, 1.0)  # [0, 1]
 UNIT_OPEN = Interval(0.0, 1.0, closed="left")  # [0, 1)
+POSITIVE_INT = Interval(1, integer=True)
+NON_NEGATIVE_INT = Interval(0, integer=True)

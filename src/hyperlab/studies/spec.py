@@ -58,8 +58,8 @@ from typing import Any
 import numpy as np
 
 from hyperlab.data import datasets
-from hyperlab.engine.constraints import (AnyOf, Boolean, Constraint, Instance, Interval, Items,
-                                         Options, check_at)
+from hyperlab.engine.constraints import (POSITIVE_INT, AnyOf, Boolean, Constraint, Instance,
+                                         Interval, Items, Options, check_at)
 from hyperlab.studies import build
 from hyperlab.studies.build import CALLBACKS, TUTORIAL_SGD
 from hyperlab.studies.measures import DEFAULT_MEASURES, MEASURES
@@ -89,7 +89,6 @@ FIGURES = ("panels", "overlay", "plateau", "schedules", "gradients", "stopping")
 # What a field may be (study files give ints, floats, strings, lists and tables).
 TEXT, LIST, TABLE = Instance((str,)), Instance((list,)), Instance((dict,))
 NUMBER = Instance((int, float))
-POSITIVE_INT = Interval(1, integer=True)
 BATCH_SIZE = AnyOf((POSITIVE_INT, Options(("full",))))
 DROPOUT = Interval(0.0, 1.0, closed="left")
 # Dataset arguments that say where the data come from, not what they are: run keys leave

@@ -19,6 +19,7 @@ from __future__ import annotations
 
 from typing import Any
 
+from hyperlab.engine.constraints import POSITIVE_INT, check_at
 from hyperlab.studies import planner, spec
 from hyperlab.studies.executors import core
 from hyperlab.studies.executors.core import (CheckpointError, CohortsFailed, CohortTask,
@@ -53,13 +54,11 @@ def make_executor(name: str = "local", *, workers: int | None = None, retries: i
 
 
 def check_limits(max_cohort_runs: int, memory_budget: int | None) -> None:
-    """ExecutorError for a cohort-size limit that is not a positive int (None: default)."""
-    if isinstance(max_cohort_runs, bool) or not isinstance(max_cohort_runs, int) \
-            or max_cohort_runs < 1:
-        raise ExecutorError(f"--max-cohort-runs: expected an int >= 1, found {max_cohort_runs!r}")
-    if memory_budget is not None and (isinstance(memory_budget, bool)
-                                      or not isinstance(memory_budget, int) or memory_budget < 1):
-        raise ExecutorError(f"--memory-budget: expected a positive size, found {memory_budget!r}")
+    """ExecutorError for a cohort-size limit or a memory budget in bytes (None: the
+    default) that is not an int >= 1."""
+    check_at(max_cohort_runs, POSITIVE_INT, "--max-cohort-runs", ExecutorError)
+    if memory_budget is not None:
+        check_at(memory_budget, POSITIVE_INT, "--memory-budget", ExecutorError)
 
 
 def run_study(study: spec.Study, store: Store, *, progress: bool = True,

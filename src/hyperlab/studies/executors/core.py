@@ -23,6 +23,7 @@ from typing import Any, Callable, Protocol
 
 import numpy as np
 
+from hyperlab.engine.constraints import NON_NEGATIVE_INT, POSITIVE_INT, check_at
 from hyperlab.studies import build, planner, spec
 from hyperlab.studies.results import RunResult, StudyResults, ValueResult
 from hyperlab.studies.store import Owner, Store, StoreError, read_npz
@@ -38,6 +39,14 @@ Report = Callable[[str, Any], None]
 class ExecutorError(ValueError):
     """Bad executor input (unknown executor, --workers 0, an unreachable Ray cluster, a
     version mismatch...), raised before anything is trained or stored."""
+
+
+def check_workers(workers: int | None, retries: Any) -> None:
+    """ExecutorError for a worker count (None: the executor's default) that is not an int
+    >= 1 or a retry count that is not an int >= 0."""
+    if workers is not None:
+        check_at(workers, POSITIVE_INT, "--workers", ExecutorError)
+    check_at(retries, NON_NEGATIVE_INT, "--retries", ExecutorError)
 
 
 class CheckpointError(ValueError):

@@ -98,11 +98,8 @@ class ProcessExecutor:
     by_study = False          # longest cohorts first across all studies
 
     def __init__(self, workers: int | None = None, retries: int = 2) -> None:
+        core.check_workers(workers, retries)
         workers = (os.cpu_count() or 1) if workers is None else workers
-        if isinstance(workers, bool) or not isinstance(workers, int) or workers < 1:
-            raise core.ExecutorError(f"--workers: expected an int >= 1, found {workers!r}")
-        if isinstance(retries, bool) or not isinstance(retries, int) or retries < 0:
-            raise core.ExecutorError(f"--retries: expected an int >= 0, found {retries!r}")
         self.workers, self.retries, self.slots = workers, retries, workers
         self._context = multiprocessing.get_context("spawn")
         self._pool: list[_Worker] = []

@@ -106,11 +106,7 @@ class RayExecutor:
 
     def __init__(self, address: str | None = None, workers: int | None = None,
                  retries: int = 2) -> None:
-        if workers is not None and (isinstance(workers, bool) or not isinstance(workers, int)
-                                    or workers < 1):
-            raise core.ExecutorError(f"--workers: expected an int >= 1, found {workers!r}")
-        if isinstance(retries, bool) or not isinstance(retries, int) or retries < 0:
-            raise core.ExecutorError(f"--retries: expected an int >= 0, found {retries!r}")
+        core.check_workers(workers, retries)
         self.ray = import_ray()
         check_address(address)
         self.address, self.workers, self.retries = address, workers, retries
