@@ -42,6 +42,7 @@ MEMORY_FIXES = {
 }
 MEMORY_FIXES["reproduce"] = MEMORY_FIXES["run"]
 MEMORY_FIXES["lr-sweep"] = "use a smaller --hidden (or fewer --seeds or --rates)"
+MEMORY_FIXES["noise-scale"] = "use a smaller --hidden (or --probe or --b-big)"
 
 
 

@@ -1,7 +1,8 @@
-"""Science commands: ``lr-sweep``.
+"""Science commands: ``lr-sweep`` and ``noise-scale``.
 
     hyperlab lr-sweep                                    # blobs, the tutorial's MLP and SGD
     hyperlab lr-sweep --optimizer adam --seeds 10 --json
+    hyperlab noise-scale --seeds 5 --epochs 10           # B_simple per epoch, over seeds
 
 The measurements live in ``hyperlab.science``, imported only when a command runs; runs are
 stored in the results store (``--out``/``--db``) like a study's, so running the same
@@ -14,7 +15,8 @@ import json
 from pathlib import Path
 from typing import Any
 
-from hyperlab.cli._common import Formatter, output_flags, parse_batch_size, parse_pairs
+from hyperlab.cli._common import (DEFAULT_OUT, Formatter, output_flags, parse_batch_size,
+                                  parse_pairs)
 
 NAME = "lr-sweep"
 TUTORIAL_MOMENTUM = 0.9  # hyperlab fit's SGD: the tutorial's momentum
@@ -22,24 +24,10 @@ TUTORIAL_MOMENTUM = 0.9  # hyperlab fit's SGD: the tutorial's momentum
 LOW, HIGH, COUNT, SEEDS, EPOCHS, RANGE_EPOCHS = 1e-5, 10.0, 13, 5, 3, 25
 
 
-def add_lr_sweep_parser(subparsers: argparse._SubParsersAction) -> None:
-    """``hyperlab lr-sweep``: learning-rate sensitivity with seeds and intervals."""
-    p = subparsers.add_parser(
-        NAME, formatter_class=Formatter,
-        help="which learning rate: constant rates x seeds, stable region, divergence edge, "
-             "a recommended rate with its interval, and the one-run range test per seed",
-        description="Train --rates constant learning rates from --low to --high (log-spaced) "
-                    "with --seeds seeds each for\n--epochs epochs, and the one-run range test "
-                    "(the rate growing x(high/low)^(1/(N-1)) each epoch\nfor --range-epochs N "
-                    "epochs) once per seed. Prints the answer, a table per rate (median final\n"
-                    "loss and validation accuracy with bootstrap intervals, divergences with "
-                    "exact intervals) and\nwrites the figure to OUT/lr-sweep/. A run diverged "
-                    "when its final loss is not finite or above\nits initial loss. The model, "
-                    "data and optimizer flags are those of 'hyperlab fit'.",
-        epilog="examples:\n"
-               "  hyperlab lr-sweep\n"
-               "  hyperlab lr-sweep --optimizer adam --seeds 10 --epochs 5\n"
-               "  hyperlab lr-sweep --dataset moons --low 1e-4 --high 1 --rates 9 --json\n")
+def setup_flags(p: argparse.ArgumentParser, opt_arg_help: str, lr: bool = False
+                ) -> argparse._ArgumentGroup:
+    """The data, model and optimizer flags of 'hyperlab fit' (``lr``: with --lr), and the
+    training group with --batch-size and --no-shuffle, which it returns."""
     data = p.add_argument_group("data")
     data.add_argument("--dataset", default="blobs", metavar="NAME",
                       help="dataset name, one of hyperlab.datasets.NAMES (default: blobs; "
@@ -60,16 +48,42 @@ def add_lr_sweep_parser(subparsers: argparse._SubParsersAction) -> None:
     opt.add_argument("--momentum", type=float, metavar="FLOAT",
                      help=f"momentum of sgd or rmsprop (default: {TUTORIAL_MOMENTUM} for sgd, "
                           "as 'hyperlab fit'; e.g. --momentum 0.0)")
+    if lr:
+        opt.add_argument("--lr", "--learning-rate", dest="lr", type=float, metavar="FLOAT",
+                         help="learning rate (default: 0.01 for sgd, as 'hyperlab fit'; else "
+                              "the optimizer's Keras default; e.g. --lr 0.1)")
     opt.add_argument("--opt-arg", action="append", metavar="KEY=VALUE",
-                     help="any other optimizer argument except the swept learning rate, "
-                          "repeatable (e.g. --opt-arg nesterov=true)")
+                     help=opt_arg_help)
     train = p.add_argument_group("training")
     train.add_argument("--batch-size", default="32", metavar="N|full",
                        help="samples per update, or 'full' (default: 32)")
-    train.add_argument("--epochs", type=int, default=EPOCHS, metavar="N",
-                       help=f"epochs of every constant-rate run (default: {EPOCHS})")
     train.add_argument("--no-shuffle", action="store_true",
                        help="keep the training order fixed (default: shuffle every epoch)")
+    return train
+
+
+def add_lr_sweep_parser(subparsers: argparse._SubParsersAction) -> None:
+    """``hyperlab lr-sweep``: learning-rate sensitivity with seeds and intervals."""
+    p = subparsers.add_parser(
+        NAME, formatter_class=Formatter,
+        help="which learning rate: constant rates x seeds, stable region, divergence edge, "
+             "a recommended rate with its interval, and the one-run range test per seed",
+        description="Train --rates constant learning rates from --low to --high (log-spaced) "
+                    "with --seeds seeds each for\n--epochs epochs, and the one-run range test "
+                    "(the rate growing x(high/low)^(1/(N-1)) each epoch\nfor --range-epochs N "
+                    "epochs) once per seed. Prints the answer, a table per rate (median final\n"
+                    "loss and validation accuracy with bootstrap intervals, divergences with "
+                    "exact intervals) and\nwrites the figure to OUT/lr-sweep/. A run diverged "
+                    "when its final loss is not finite or above\nits initial loss. The model, "
+                    "data and optimizer flags are those of 'hyperlab fit'.",
+        epilog="examples:\n"
+               "  hyperlab lr-sweep\n"
+               "  hyperlab lr-sweep --optimizer adam --seeds 10 --epochs 5\n"
+               "  hyperlab lr-sweep --dataset moons --low 1e-4 --high 1 --rates 9 --json\n")
+    train = setup_flags(p, "any other optimizer argument except the swept learning rate, "
+                             "repeatable (e.g. --opt-arg nesterov=true)")
+    train.add_argument("--epochs", type=int, default=EPOCHS, metavar="N",
+                       help=f"epochs of every constant-rate run (default: {EPOCHS})")
     sweep = p.add_argument_group("sweep")
     sweep.add_argument("--low", type=float, default=LOW, metavar="RATE",
                        help=f"lowest learning rate (default: {LOW:g})")
@@ -92,7 +106,53 @@ def add_lr_sweep_parser(subparsers: argparse._SubParsersAction) -> None:
     p.set_defaults(handler=cmd_lr_sweep)
 
 
-COMMANDS = (add_lr_sweep_parser,)
+NOISE = "noise-scale"
+# hyperlab.science.noise's defaults, repeated so that --help imports no JAX
+NOISE_SEEDS, NOISE_EPOCHS, PROBE = 5, 10, 1024
+
+
+def add_noise_scale_parser(subparsers: argparse._SubParsersAction) -> None:
+    """``hyperlab noise-scale``: the simple gradient noise scale per epoch, over seeds."""
+    p = subparsers.add_parser(
+        NOISE, formatter_class=Formatter,
+        help="the gradient noise scale B_simple = tr(Sigma)/|G|^2 per epoch over seeds, "
+             "against the batch size trained with",
+        description="Train the model --seeds times (seeds 0 .. N-1) for --epochs epochs and "
+                    "measure, before training\nand after every epoch, the simple noise "
+                    "scale B_simple = tr(Sigma)/|G|^2 of its training loss\n(McCandlish et "
+                    "al. 2018) from per-example gradients on --probe training examples, with\n"
+                    "the paper's unbiased estimates from two batch sizes --b-small and "
+                    "--b-big. Prints the answer\nand writes the figure and JSON to "
+                    "OUT/noise-scale/. The model, data and optimizer flags are\nthose of "
+                    "'hyperlab fit'.",
+        epilog="examples:\n"
+               "  hyperlab noise-scale\n"
+               "  hyperlab noise-scale --optimizer adam --lr 0.001 --seeds 10 --epochs 20\n"
+               "  hyperlab noise-scale --dataset moons --batch-size 128 --probe 512 --json\n")
+    train = setup_flags(p, "any other optimizer argument, repeatable "
+                           "(e.g. --opt-arg nesterov=true)", lr=True)
+    train.add_argument("--epochs", type=int, default=NOISE_EPOCHS, metavar="N",
+                       help=f"epochs of every seed's run (default: {NOISE_EPOCHS})")
+    train.add_argument("--seeds", type=int, default=NOISE_SEEDS, metavar="N",
+                       help=f"runs, seeds 0 .. N-1 (default: {NOISE_SEEDS})")
+    probe = p.add_argument_group("estimate")
+    probe.add_argument("--probe", type=int, default=PROBE, metavar="N",
+                       help=f"training examples drawn for the per-example gradients; all of "
+                            f"them if fewer (default: {PROBE})")
+    probe.add_argument("--b-small", type=int, default=1, metavar="N",
+                       help="the small batch size of the two-batch estimate (default: 1)")
+    probe.add_argument("--b-big", type=int, metavar="N",
+                       help="the big batch size, a multiple of --b-small (default: the probe)")
+    out = p.add_argument_group("output")
+    out.add_argument("--out", metavar="DIR", default=DEFAULT_OUT,
+                     help=f"output directory (default: {DEFAULT_OUT}; e.g. --out results)")
+    out.add_argument("--json", action="store_true",
+                     help="print one JSON object on stdout (every seed's measurements, the "
+                          "medians with intervals, the answer) instead of text")
+    p.set_defaults(handler=cmd_noise_scale)
+
+
+COMMANDS = (add_lr_sweep_parser, add_noise_scale_parser)
 
 
 def sweep_config(args: argparse.Namespace) -> dict[str, Any]:
@@ -105,12 +165,19 @@ def sweep_config(args: argparse.Namespace) -> dict[str, Any]:
     if not 0 < args.low < args.high < float("inf"):
         raise ValueError(f"--low and --high need 0 < low < high, got --low {args.low:g} "
                          f"--high {args.high:g} (e.g. --low 1e-5 --high 10)")
-    opt_name = args.optimizer.strip().lower()
     opt_args = parse_pairs(args.opt_arg, "--opt-arg")
     for key in ("learning_rate", "lr"):
         if key in opt_args:
             raise ValueError(f"--opt-arg {key}: the learning rate is what lr-sweep sweeps; "
                              "set its range with --low and --high")
+    return setup_config(args, opt_args, args.low)
+
+
+def setup_config(args: argparse.Namespace, opt_args: dict[str, Any], rate: float | None
+                 ) -> dict[str, Any]:
+    """The configuration the flags of :func:`setup_flags` describe, with ``opt_args``
+    (``rate``: a learning rate the optimizer is checked with)."""
+    opt_name = args.optimizer.strip().lower()
     if args.momentum is not None:
         if "momentum" in opt_args:
             raise ValueError("--momentum and --opt-arg momentum=... both given; use one")
@@ -127,7 +194,7 @@ def sweep_config(args: argparse.Namespace) -> dict[str, Any]:
     except ValueError as err:
         raise ValueError(f"--optimizer: {err}") from None
     try:  # the optimizers' own ValueErrors name the class and the argument
-        optimizer_cls(learning_rate=args.low, **opt_args)
+        optimizer_cls(**({} if rate is None else {"learning_rate": rate}), **opt_args)
     except TypeError as err:
         raise ValueError(f"{optimizer_cls.__name__}: {err}") from None
     data_args = parse_pairs(args.data_arg, "--data-arg")
@@ -160,5 +227,45 @@ def cmd_lr_sweep(args: argparse.Namespace) -> int:
         print(json.dumps(data))
         return 0
     print(f"{result.answer()}\n\n{result.table()}\n")
+    print(f"written to {folder}/")
+    return 0
+
+
+def noise_config(args: argparse.Namespace) -> dict[str, Any]:
+    """The configuration the noise-scale flags describe."""
+    for flag, value, least in (("--seeds", args.seeds, 1), ("--epochs", args.epochs, 1),
+                               ("--probe", args.probe, 2), ("--b-small", args.b_small, 1)):
+        if value < least:
+            raise ValueError(f"{flag} must be an int >= {least}, got {value}")
+    if args.b_big is not None and not (args.b_small < args.b_big <= args.probe
+                                       and args.b_big % args.b_small == 0):
+        raise ValueError(f"--b-big {args.b_big}: it must be a multiple of --b-small "
+                         f"({args.b_small}), above it and at most --probe ({args.probe})")
+    opt_args = parse_pairs(args.opt_arg, "--opt-arg")
+    if args.lr is not None:
+        if "learning_rate" in opt_args or "lr" in opt_args:
+            raise ValueError("--lr and --opt-arg learning_rate=... both given; use one")
+        if not 0 < args.lr < float("inf"):
+            raise ValueError(f"--lr must be > 0, got {args.lr:g}")
+        opt_args["learning_rate"] = args.lr
+    return setup_config(args, opt_args, None)
+
+
+def cmd_noise_scale(args: argparse.Namespace) -> int:
+    """Train, measure, write the figure and JSON, and print the answer."""
+    from hyperlab._fileio import output_folder, write_text
+    config = noise_config(args)
+    folder = output_folder(Path(args.out) / NOISE, "the noise scale")  # before training
+    from hyperlab.science import figures, noise_scale_curve
+    curve = noise_scale_curve(config, seeds=args.seeds, epochs=args.epochs, probe=args.probe,
+                              b_small=args.b_small, b_big=args.b_big)
+    data = {**curve.to_dict(),
+            "figures": [str(p) for p in figures.save_noise_scale(curve, folder)]}
+    write_text(folder / "noise-scale.json", json.dumps(data, indent=1) + "\n",
+               "the noise scale's results")
+    if args.json:
+        print(json.dumps(data))
+        return 0
+    print(f"{curve.answer()}\n\n{curve.table()}\n")
     print(f"written to {folder}/")
     return 0

@@ -225,6 +225,17 @@ class NoiseScaleCurve:
                          f"too narrow.")
         return " ".join(parts)
 
+    def table(self) -> str:
+        """Per epoch: the median B_simple with its interval, then every seed's value."""
+        rows = [("epoch", "median B_simple (CI)", *(f"seed {s}" for s in self.seeds))]
+        for epoch, m, column in zip(self.epochs, self.median, self.b_simple.T):
+            ci = f" ({m.low:.3g}-{m.high:.3g})" if math.isfinite(m.low) else ""
+            rows.append((str(epoch), f"{m.estimate:.3g}{ci}" if math.isfinite(m.estimate)
+                         else "-", *(f"{v:.3g}" if math.isfinite(v) else "-" for v in column)))
+        widths = [max(len(row[i]) for row in rows) for i in range(len(rows[0]))]
+        return "\n".join("  ".join(c.ljust(w) for c, w in zip(row, widths)).rstrip()
+                         for row in rows)
+
     def to_dict(self) -> dict[str, Any]:
         """Everything as JSON types: setup, per-seed measurements, medians, the answer."""
         keys = ("b_simple", "trace", "gradient_sq", "plugin")
