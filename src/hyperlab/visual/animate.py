@@ -25,7 +25,6 @@ vmapped prediction. Rendering draws the figure once and redraws only what change
 from __future__ import annotations
 
 import functools
-import math
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -35,6 +34,7 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
+from hyperlab.engine.constraints import NON_NEGATIVE_INT, POSITIVE, POSITIVE_INT, check_at
 from hyperlab.visual import _util
 
 __all__ = ["Recording", "Animation", "record", "render", "animate", "load_2d",
@@ -132,9 +132,8 @@ def load_2d(name: str, data_args: dict[str, Any] | None = None):
 
 
 def _positive(name: str, value: Any) -> int:
-    if isinstance(value, bool) or not isinstance(value, (int, np.integer)) or value < 1:
-        raise ValueError(f"{name} must be an integer >= 1, got {value!r}")
-    return int(value)
+    """``value`` of the flag ``name`` as an int, if it is an int >= 1."""
+    return int(check_at(value, POSITIVE_INT, name))
 
 
 def _optimizers(specs, lr, momentum) -> tuple[list[Any], list[str]]:
@@ -176,8 +175,7 @@ def record(*, dataset: str = "blobs", data_args: dict[str, Any] | None = None,
 
     every = _positive("--every", every)
     epochs = _positive("--epochs", epochs)
-    if isinstance(seed, bool) or not isinstance(seed, (int, np.integer)) or seed < 0:
-        raise ValueError(f"--seed must be an integer >= 0, got {seed!r}")
+    check_at(seed, NON_NEGATIVE_INT, "--seed")
     if batch_size is not None:
         batch_size = _positive("--batch-size", batch_size)
     opts, labels = _optimizers(optimizers, lr, momentum)
@@ -333,8 +331,7 @@ def render(rec: Recording, out: str | Path, *, fps: float = 10, size: Sequence[i
     path = _util.check_output(out, SUFFIXES)
     width, height = (_positive("--size", int(s)) for s in size)
     grid = _positive("--grid", grid)
-    if not (isinstance(fps, (int, float)) and math.isfinite(fps) and fps > 0):
-        raise ValueError(f"--fps must be a number > 0, got {fps!r}")
+    check_at(fps, POSITIVE, "--fps")
     times: dict[str, float] = {}
     t0 = time.perf_counter()
     probs = rec.probabilities(grid)
@@ -493,9 +490,7 @@ def animate(out: str | Path = "hyperlab-animation.gif", *, dataset: str = "blobs
         raise ValueError(f"--size needs WIDTH HEIGHT in pixels, got {list(size)}")
     for s in size:
         _positive("--size", s)
-    if not (isinstance(fps, (int, float)) and not isinstance(fps, bool)
-            and math.isfinite(fps) and fps > 0):
-        raise ValueError(f"--fps must be a number > 0, got {fps!r}")
+    check_at(fps, POSITIVE, "--fps")
     rec = record(dataset=dataset, data_args=data_args, optimizers=optimizers, hidden=hidden,
                  activation=activation, initializer=initializer, lr=lr, momentum=momentum,
                  epochs=epochs, batch_size=batch_size, seed=seed, every=every)

@@ -40,6 +40,7 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
+from hyperlab.engine.constraints import POSITIVE, POSITIVE_INT, check_at
 from hyperlab.visual import _util
 
 __all__ = ["Landscape", "PathResult", "LANDSCAPES", "get", "run_paths", "format_table",
@@ -199,11 +200,8 @@ def run_paths(landscape: str | Landscape, optimizers: Sequence[Any] | None = Non
     run together as one vmapped program."""
     ls = get(landscape)
     steps = ls.steps if steps is None else steps
-    if isinstance(steps, bool) or not isinstance(steps, (int, np.integer)) or steps < 1:
-        raise ValueError(f"--steps must be an integer >= 1, got {steps!r}")
-    steps = int(steps)
-    if not (isinstance(tol, (int, float)) and math.isfinite(tol) and tol > 0):
-        raise ValueError(f"--tol must be a number > 0, got {tol!r}")
+    steps = int(check_at(steps, POSITIVE_INT, "--steps"))
+    check_at(tol, POSITIVE, "--tol")
     x0 = np.asarray(ls.start if start is None else start, dtype=np.float64).ravel()
     if x0.shape != (ls.dim,) or not np.all(np.isfinite(x0)):
         got = " ".join(f"{float(v):g}" for v in np.ravel(start)) if start is not None else ""
