@@ -1,6 +1,8 @@
 """Study files: validation errors name file, key path, expectation and finding; sweeps expand."""
 from __future__ import annotations
 
+import re
+
 import pytest
 
 from hyperlab import studies
@@ -149,3 +151,23 @@ def test_relative_data_paths_resolve_against_the_study_folder(tmp_path, monkeypa
         tmp_path / "sub" / "d.csv")
     with pytest.raises(studies.StudyError, match=f"data: {tmp_path / 'd.csv'}: does not exist"):
         studies.from_dict(raw)                       # no root: the working directory
+
+
+def _invalid_field_cases() -> list:
+    return [pytest.param(path, bad, id=f"{path}-{bad!r}")
+            for path, constraint in spec.FIELDS.items() for bad in constraint.invalid()]
+
+
+@pytest.mark.parametrize("path, bad", _invalid_field_cases())
+def test_every_declared_field_rejects_its_invalid_values_in_one_line(path, bad):
+    raw: dict = {"fit": {"epochs": 1}}
+    *tables, key = path.split(".")
+    node = raw
+    for table in tables:
+        node = node.setdefault(table, {})
+    node[key] = bad
+    with pytest.raises(studies.StudyError) as err:
+        studies.from_dict(raw, source="s.toml")
+    text = str(err.value)
+    assert text.startswith("s.toml: ") and "\n" not in text
+    assert re.search(rf"{re.escape(path)}(\[\d+\])?: expected .+, found .+$", text), text

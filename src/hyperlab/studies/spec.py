@@ -88,9 +88,16 @@ BATCH_NORM = ("none", "after", "before")
 FIGURES = ("panels", "overlay", "plateau", "schedules", "gradients", "stopping")
 # What a field may be (study files give ints, floats, strings, lists and tables).
 TEXT, LIST, TABLE = Instance((str,)), Instance((list,)), Instance((dict,))
-NUMBER = Instance((int, float))
-BATCH_SIZE = AnyOf((POSITIVE_INT, Options(("full",))))
-DROPOUT = Interval(0.0, 1.0, closed="left")
+FIELDS: dict[str, Constraint] = {
+    "name": TEXT, "description": TEXT, "question": TEXT, "repeats": POSITIVE_INT,
+    "figures": Items(Options(FIGURES)), "threshold": Instance((int, float)),
+    "data.name": Options(datasets.NAMES),
+    "model.hidden": Items(POSITIVE_INT), "model.batch_norm": Options(BATCH_NORM),
+    "model.dropout": Interval(0.0, 1.0, closed="left"),
+    "compile.loss": TEXT, "compile.optimizer.name": TEXT,
+    "fit.epochs": POSITIVE_INT, "fit.batch_size": AnyOf((POSITIVE_INT, Options(("full",)))),
+    "fit.shuffle": Boolean(), "fit.diagnostics": Boolean(), "fit.schedule.name": TEXT,
+}
 # Dataset arguments that say where the data come from, not what they are: run keys leave
 # them out (the digest of the arrays stands for the data).
 SOURCE_ARGS = ("path", "download")
@@ -170,7 +177,7 @@ class Study:
         override it."""
         study = copy.deepcopy(self)
         if repeats is not None:
-            study.repeats = _field(repeats, POSITIVE_INT, f"{self.source}: repeats")
+            study.repeats = _field(repeats, FIELDS["repeats"], f"{self.source}: repeats")
         for item in sets or []:
             if "=" not in item:
                 raise StudyError(f"--set {item!r}: expected KEY=VALUE, e.g. fit.epochs=50")
@@ -230,19 +237,19 @@ def from_dict(raw: dict[str, Any], source: str = "<study>", default_name: str = 
     base = {k: raw[k] for k in DEFAULTS if k in raw}
     base = _validate_config(_merge(copy.deepcopy(DEFAULTS), base), source)
     base["data"] = _anchor("data", base["data"], root)
-    name = _plain_name(_field(raw.get("name", default_name), TEXT, f"{source}: name"), source)
-    repeats = _field(raw.get("repeats", 1), POSITIVE_INT, f"{source}: repeats")
-    figures = _field(raw.get("figures", ["panels"]), Items(Options(FIGURES)), f"{source}: figures")
-    threshold = _field(raw.get("threshold", 0.8), NUMBER, f"{source}: threshold")
+    name = _plain_name(_declared(raw.get("name", default_name), "name", source), source)
+    repeats = _declared(raw.get("repeats", 1), "repeats", source)
+    figures = _declared(raw.get("figures", ["panels"]), "figures", source)
+    threshold = _declared(raw.get("threshold", 0.8), "threshold", source)
     measures, baseline = _verdict(raw.get("verdict", {}), source)
     sweeps = [_validate_sweep(s, base, source, i, root) for i, s in enumerate(
         _field(raw.get("sweep", []), LIST, f"{source}: sweep"))]
     axis = raw.get("axis") or " × ".join(s["fields"][-1].split(".")[-1] for s in sweeps) or "run"
-    study = Study(name=name, description=_field(raw.get("description", ""), TEXT,
-                                                f"{source}: description"),
+    study = Study(name=name, description=_declared(raw.get("description", ""), "description",
+                                                   source),
                   axis=_field(axis, TEXT, f"{source}: axis"), repeats=repeats, base=base,
                   sweeps=sweeps, figures=list(figures), threshold=float(threshold),
-                  question=_field(raw.get("question", ""), TEXT, f"{source}: question"),
+                  question=_declared(raw.get("question", ""), "question", source),
                   source=source, measures=measures, baseline=baseline)
     _check_data(base, sweeps, source)
     labels = [v.label for v in study.variants()]
@@ -276,6 +283,11 @@ def _verdict(raw: Any, source: str) -> tuple[list[str], str | None]:
 def _field(value: Any, constraint: Constraint, where: str) -> Any:
     """``value`` of the field at ``where`` (``file: path``), if ``constraint`` accepts it."""
     return check_at(value, constraint, where, StudyError)
+
+
+def _declared(value: Any, path: str, source: str) -> Any:
+    """``value`` of the field ``path`` if its constraint in ``FIELDS`` accepts it."""
+    return _field(value, FIELDS[path], f"{source}: {path}")
 
 
 def _check_data(base: dict[str, Any], sweeps: list[dict[str, Any]], source: str) -> None:
@@ -337,23 +349,23 @@ def _validate_config(config: dict[str, Any], source: str) -> dict[str, Any]:
         _field(config.get(section), TABLE, f"{source}: {section}")
         _check_keys(config[section], allowed, source, section)
     data = _field(config.get("data"), TABLE, f"{source}: data")
-    _field(data.get("name"), Options(datasets.NAMES), f"{source}: data.name")
+    _declared(data.get("name"), "data.name", source)
     model = config["model"]
-    _field(model["hidden"], Items(POSITIVE_INT), f"{source}: model.hidden")
+    _declared(model["hidden"], "model.hidden", source)
     comp = config["compile"]
-    _field(comp["loss"], TEXT, f"{source}: compile.loss")
+    _declared(comp["loss"], "compile.loss", source)
     opt = comp["optimizer"]
     if isinstance(opt, str):
         comp["optimizer"] = opt = {"name": opt}
     _field(opt, TABLE, f"{source}: compile.optimizer")
-    _field(opt.get("name"), TEXT, f"{source}: compile.optimizer.name")
+    _declared(opt.get("name"), "compile.optimizer.name", source)
     fit = config["fit"]
-    _field(fit["epochs"], POSITIVE_INT, f"{source}: fit.epochs")
-    _field(fit["batch_size"], BATCH_SIZE, f"{source}: fit.batch_size")
-    _field(fit["shuffle"], Boolean(), f"{source}: fit.shuffle")
+    _declared(fit["epochs"], "fit.epochs", source)
+    _declared(fit["batch_size"], "fit.batch_size", source)
+    _declared(fit["shuffle"], "fit.shuffle", source)
     if "schedule" in fit:
         _field(fit["schedule"], TABLE, f"{source}: fit.schedule")
-        _field(fit["schedule"].get("name"), TEXT, f"{source}: fit.schedule.name")
+        _declared(fit["schedule"].get("name"), "fit.schedule.name", source)
     callbacks = _field(fit.get("callbacks", {}), TABLE, f"{source}: fit.callbacks")
     for cb_name, args in callbacks.items():
         _field(cb_name, Options(CALLBACKS), f"{source}: fit.callbacks.{cb_name}")
@@ -462,8 +474,8 @@ def _resolve_optional(config: dict[str, Any]) -> None:
     from hyperlab.engine import regularizers
 
     model, fit = config["model"], config["fit"]
-    check_at(model.get("batch_norm", "none"), Options(BATCH_NORM), "model.batch_norm")
-    rate = check_at(model.get("dropout", 0.0), DROPOUT, "model.dropout")
+    check_at(model.get("batch_norm", "none"), FIELDS["model.batch_norm"], "model.batch_norm")
+    rate = check_at(model.get("dropout", 0.0), FIELDS["model.dropout"], "model.dropout")
     if "dropout" in model:
         model["dropout"] = float(rate)
     reg = model.get("kernel_regularizer", {})
@@ -473,7 +485,7 @@ def _resolve_optional(config: dict[str, Any]) -> None:
     if reg:  # validated and normalized by the regularizer; zero factors dropped
         model["kernel_regularizer"] = {
             k: v for k, v in _plain(regularizers.L1L2(**reg).get_config()).items() if v}
-    check_at(fit.get("diagnostics", False), Boolean(), "fit.diagnostics")
+    check_at(fit.get("diagnostics", False), FIELDS["fit.diagnostics"], "fit.diagnostics")
     for (section, key), off in OPTIONAL_OFF.items():
         if config[section].get(key, off) == off:
             config[section].pop(key, None)
