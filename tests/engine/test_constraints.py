@@ -11,9 +11,10 @@ from typing import Any
 import pytest
 
 from hyperlab.engine import callbacks, initializers, optimizers, regularizers, schedules
-from hyperlab.engine.constraints import (NON_NEGATIVE, POSITIVE, UNIT, UNIT_OPEN, AnyOf,
-                                         Boolean, Constraint, Duck, Interval, Items, Optional,
-                                         Options, check, message)
+from hyperlab.engine.constraints import (NON_NEGATIVE, NON_NEGATIVE_INT, POSITIVE,
+                                         POSITIVE_INT, UNIT, UNIT_OPEN, AnyOf, Boolean,
+                                         Constraint, Duck, Instance, Interval, Items, Optional,
+                                         Options, check, check_at, expected, message)
 from hyperlab.engine.fields import (REQUIRED, Declared, Field, default, fields_of, setting,
                                     static, value)
 
@@ -33,6 +34,10 @@ from hyperlab.engine.fields import (REQUIRED, Declared, Field, default, fields_o
     (AnyOf((Boolean(), POSITIVE)), [True, 2.0], [0.0, "x"]),
     (Duck(("evaluate",), "a schedule"), [schedules.PowerDecay(0.1, 10)], [0.1, lambda s: s]),
     (Items(NON_NEGATIVE, min_len=1, increasing=True), [[0, 1], (0.5,)], [[], [1, 1], "ab", 3]),
+    (Instance((int, float)), [0, 2.5], [True, "1", None]),
+    (Instance((bool, str)), [True, "x"], [0, None]),
+    (POSITIVE_INT, [1, 10**400], [0, 1.0, True]),
+    (NON_NEGATIVE_INT, [0, 3], [-1, 0.0, False]),
 ])
 def test_accepts_and_invalid_examples(constraint: Constraint, good: list, bad: list) -> None:
     assert all(constraint.accepts(v) for v in good)
@@ -49,6 +54,9 @@ def test_accepts_and_invalid_examples(constraint: Constraint, good: list, bad: l
     (Optional(Interval(1, integer=True)), "an int >= 1 or None"),
     (Options(("fan_in", "fan_out")), "one of 'fan_in', 'fan_out'"),
     (Boolean(), "a bool"),
+    (Instance((int, float)), "int or float"),
+    (POSITIVE_INT, "an int >= 1"),
+    (NON_NEGATIVE_INT, "a non-negative int"),
 ])
 def test_describe_says_what_is_allowed(constraint: Constraint, words: str) -> None:
     assert constraint.describe() == words
@@ -69,6 +77,16 @@ def test_check_names_the_bad_item_of_a_list() -> None:
         check([1.0, -0.5], Items(NON_NEGATIVE), "values", "P")
     with pytest.raises(ValueError, match=r"strictly increasing\. Received: b=\[10, 5\]$"):
         check([10, 5], Items(NON_NEGATIVE, increasing=True), "b", "P")
+
+
+def test_check_at_names_the_place_of_the_value() -> None:
+    assert check_at(3, POSITIVE_INT, "--workers") == 3
+    with pytest.raises(KeyError) as err:
+        check_at(0, POSITIVE_INT, "s.toml: fit.epochs", KeyError)
+    assert err.value.args[0] == "s.toml: fit.epochs: expected an int >= 1, found 0"
+    assert err.value.args[0] == expected("s.toml: fit.epochs", "an int >= 1", 0)
+    with pytest.raises(ValueError, match=r"^model\.hidden\[1\]: expected an int >= 1, found 0$"):
+        check_at([8, 0], Items(POSITIVE_INT), "model.hidden")
 
 
 # ----------------------------------------------------------------------- fields
