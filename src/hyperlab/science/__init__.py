@@ -8,11 +8,14 @@ intervals, on top of the studies.
   loss by Hessian-vector-product power iteration, for a model or at chosen epochs of a run,
   against :func:`stability_threshold` (2/η);
 - :func:`noise_scale`, :func:`noise_scale_curve` -- the simple gradient noise scale
-  tr(Σ)/|G|² from per-example gradients, for a model or per epoch over seeds.
+  tr(Σ)/|G|² from per-example gradients, for a model or per epoch over seeds;
+- :func:`how_many_epochs` -- per seed, the plateau and the onset of overfitting, and an
+  EarlyStopping calibrated to the validation accuracy's epoch-to-epoch noise.
 
 This package sits above :mod:`hyperlab.studies` and :mod:`hyperlab.reports`; nothing below
 imports it.
 """
+from hyperlab.science.epochs import EpochsAdvice, how_many_epochs
 from hyperlab.science.noise import NoiseScale, NoiseScaleCurve, noise_scale, noise_scale_curve
 from hyperlab.science.sharpness import (Sharpness, sharpness, sharpness_curve,
                                         stability_threshold, top_eigenvalue)
@@ -20,4 +23,5 @@ from hyperlab.science.sweep import LRSweep, RangeTest, log_rates, lr_sweep
 
 __all__ = ["lr_sweep", "log_rates", "LRSweep", "RangeTest", "sharpness", "sharpness_curve",
            "stability_threshold", "top_eigenvalue", "Sharpness", "noise_scale",
-           "noise_scale_curve", "NoiseScale", "NoiseScaleCurve"]
+           "noise_scale_curve", "NoiseScale", "NoiseScaleCurve", "how_many_epochs",
+           "EpochsAdvice"]
