@@ -1,10 +1,13 @@
 """How many epochs: the offline EarlyStopping rule against the engine's EarlyStopping on the
 same seed, overfitting onset on curves with a known minimum, and the calibrated patience
 and min_delta against their definitions."""
+import json
+
 import numpy as np
 import pytest
 
 import hyperlab as hl
+from hyperlab.cli.main import main
 from hyperlab.science.epochs import analyze, overfitting_onset, stopped_after
 from hyperlab.studies.results import RunResult
 
@@ -69,3 +72,19 @@ def test_the_calibrated_early_stopping_follows_its_definition():
         [a.max() - a[:k].max() for a, k in zip(accs, advice.stopped)])
     assert advice.plateau.estimate == pytest.approx(np.median(plateaus))
     assert "patience=" in advice.answer()
+
+
+def test_epochs_cli_end_to_end(tmp_path, capsys):
+    """blobs, 2 seeds, 8 epochs: every seed's plateau, the calibrated EarlyStopping that lets
+    each reach it, the JSON file; a second run reads the store and gives the same answer."""
+    argv = ["epochs", "--seeds", "2", "--epochs", "8", "--out", str(tmp_path), "--json",
+            "--no-progress"]
+    assert main(argv) == 0
+    out = json.loads(capsys.readouterr().out)
+    seeds, stop = out["per_seed"], out["early_stopping"]
+    assert [s["seed"] for s in seeds] == [0, 1] and all(s["epochs"] == 8 for s in seeds)
+    assert all(1 <= s["plateau"] <= k <= 8 for s, k in zip(seeds, stop["stopped_after"]))
+    assert stop["patience"] >= 1 and stop["min_delta"] >= 0
+    assert (tmp_path / "epochs" / "epochs.json").stat().st_size > 0
+    assert main(argv) == 0
+    assert json.loads(capsys.readouterr().out) == out

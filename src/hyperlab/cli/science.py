@@ -1,8 +1,9 @@
-"""Science commands: ``lr-sweep`` and ``noise-scale``.
+"""Science commands: ``lr-sweep``, ``noise-scale`` and ``epochs``.
 
     hyperlab lr-sweep                                    # blobs, the tutorial's MLP and SGD
     hyperlab lr-sweep --optimizer adam --seeds 10 --json
     hyperlab noise-scale --seeds 5 --epochs 10           # B_simple per epoch, over seeds
+    hyperlab epochs --epochs 100                         # plateau, overfitting, patience
 
 The measurements live in ``hyperlab.science``, imported only when a command runs; runs are
 stored in the results store (``--out``/``--db``) like a study's, so running the same
@@ -152,7 +153,43 @@ def add_noise_scale_parser(subparsers: argparse._SubParsersAction) -> None:
     p.set_defaults(handler=cmd_noise_scale)
 
 
-COMMANDS = (add_lr_sweep_parser, add_noise_scale_parser)
+EPOCHS_NAME = "epochs"
+# hyperlab.science.epochs's defaults, repeated so that --help imports no JAX
+EPOCHS_SEEDS, EPOCHS_BUDGET = 5, 100
+
+
+def add_epochs_parser(subparsers: argparse._SubParsersAction) -> None:
+    """``hyperlab epochs``: how many epochs, and an EarlyStopping calibrated to the noise."""
+    p = subparsers.add_parser(
+        EPOCHS_NAME, formatter_class=Formatter,
+        help="how many epochs: per seed the plateau and the onset of overfitting, and an "
+             "EarlyStopping patience and min_delta calibrated to the validation noise",
+        description="Train the model --seeds times (seeds 0 .. N-1) for --epochs epochs "
+                    "without callbacks and find,\nper seed, the epoch where the validation "
+                    "accuracy comes within 1 point of its best and\nwhere overfitting starts "
+                    "(validation loss rising while the training loss falls); then an\n"
+                    "EarlyStopping on val_accuracy with min_delta the measured epoch-to-epoch "
+                    "noise and the\nsmallest patience that lets every seed reach its plateau. "
+                    "Runs are stored (--out/--db).",
+        epilog="examples:\n"
+               "  hyperlab epochs\n"
+               "  hyperlab epochs --optimizer adam --lr 0.001 --seeds 10 --epochs 200 --json\n")
+    train = setup_flags(p, "any other optimizer argument, repeatable "
+                           "(e.g. --opt-arg nesterov=true)", lr=True)
+    train.add_argument("--epochs", type=int, default=EPOCHS_BUDGET, metavar="N",
+                       help=f"epochs of every seed's run (default: {EPOCHS_BUDGET})")
+    train.add_argument("--seeds", type=int, default=EPOCHS_SEEDS, metavar="N",
+                       help=f"runs, seeds 0 .. N-1 (default: {EPOCHS_SEEDS})")
+    out = p.add_argument_group("output")
+    output_flags(out)
+    out.add_argument("--json", action="store_true",
+                     help="print one JSON object on stdout (every seed's epochs, the "
+                          "calibrated EarlyStopping, the answer) instead of text")
+    out.add_argument("--no-progress", action="store_true", help="no progress bar")
+    p.set_defaults(handler=cmd_epochs)
+
+
+COMMANDS = (add_lr_sweep_parser, add_noise_scale_parser, add_epochs_parser)
 
 
 def sweep_config(args: argparse.Namespace) -> dict[str, Any]:
@@ -233,14 +270,23 @@ def cmd_lr_sweep(args: argparse.Namespace) -> int:
 
 def noise_config(args: argparse.Namespace) -> dict[str, Any]:
     """The configuration the noise-scale flags describe."""
-    for flag, value, least in (("--seeds", args.seeds, 1), ("--epochs", args.epochs, 1),
-                               ("--probe", args.probe, 2), ("--b-small", args.b_small, 1)):
+    for flag, value, least in (("--probe", args.probe, 2), ("--b-small", args.b_small, 1)):
         if value < least:
             raise ValueError(f"{flag} must be an int >= {least}, got {value}")
     if args.b_big is not None and not (args.b_small < args.b_big <= args.probe
                                        and args.b_big % args.b_small == 0):
         raise ValueError(f"--b-big {args.b_big}: it must be a multiple of --b-small "
                          f"({args.b_small}), above it and at most --probe ({args.probe})")
+    return training_config(args, least_epochs=1)
+
+
+def training_config(args: argparse.Namespace, least_epochs: int) -> dict[str, Any]:
+    """The configuration of flags with --lr, --seeds and --epochs (at least
+    ``least_epochs``)."""
+    for flag, value, least in (("--seeds", args.seeds, 1),
+                               ("--epochs", args.epochs, least_epochs)):
+        if value < least:
+            raise ValueError(f"{flag} must be an int >= {least}, got {value}")
     opt_args = parse_pairs(args.opt_arg, "--opt-arg")
     if args.lr is not None:
         if "learning_rate" in opt_args or "lr" in opt_args:
@@ -267,5 +313,32 @@ def cmd_noise_scale(args: argparse.Namespace) -> int:
         print(json.dumps(data))
         return 0
     print(f"{curve.answer()}\n\n{curve.table()}\n")
+    print(f"written to {folder}/")
+    return 0
+
+
+def cmd_epochs(args: argparse.Namespace) -> int:
+    """Train what the store lacks, analyse, write the JSON and print the answer."""
+    from hyperlab._fileio import output_folder, write_text
+    config = training_config(args, least_epochs=4)
+    out = Path(args.out)
+    folder = output_folder(out / EPOCHS_NAME, "the epochs analysis")  # before training
+    from hyperlab.science import how_many_epochs
+    advice = how_many_epochs(config, seeds=args.seeds, epochs=args.epochs,
+                             db=Path(args.db) if args.db else out / "hyperlab.db",
+                             progress=not args.no_progress)
+    data = advice.to_dict()
+    write_text(folder / "epochs.json", json.dumps(data, indent=1) + "\n",
+               "the epochs analysis")
+    if args.json:
+        print(json.dumps(data))
+        return 0
+    rows = [("seed", "plateau", "overfitting", "noise", "stops after", "gives up")]
+    rows += [(str(s.seed), f"{s.plateau:.0f}", "-" if s.overfitting is None
+              else str(s.overfitting), f"{s.noise:.3g}", str(k), f"{c:.3f}")
+             for s, k, c in zip(advice.seeds, advice.stopped, advice.cost)]
+    widths = [max(len(r[i]) for r in rows) for i in range(len(rows[0]))]
+    table = "\n".join("  ".join(c.ljust(w) for c, w in zip(r, widths)).rstrip() for r in rows)
+    print(f"{advice.answer()}\n\n{table}\n")
     print(f"written to {folder}/")
     return 0
