@@ -228,7 +228,7 @@ class Instance(Constraint):
         return " or ".join(k.__name__ for k in self.kinds)
 
     def invalid(self) -> list[Any]:
-        return [None]
+        return [None, 1j]
 
 
 def message(owner: str, name: str, allowed: str, value: Any) -> str:
