@@ -24,6 +24,7 @@ B_simple is then reported as not finite (a larger probe measures it).
 """
 from __future__ import annotations
 
+import copy
 import math
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
@@ -260,8 +261,6 @@ def noise_scale_curve(config: dict[str, Any] | None = None, *, seeds: int = SEED
     0 .. ``seeds``-1 with ``fit`` in segments, and measure its :func:`noise_scale` on the
     training set at each epoch 0 .. ``epochs`` (or at the listed epochs). Seed s is the
     seed of the initial weights, the shuffling and the probe."""
-    import copy
-
     from hyperlab.data import datasets
     from hyperlab.engine.model import Sequential
     from hyperlab.studies import build, from_dict
