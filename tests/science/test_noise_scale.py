@@ -133,3 +133,12 @@ def test_noise_scale_cli_bad_input_is_one_line(argv, words, tmp_path, capsys):
     assert main(["noise-scale", *argv, "--out", str(tmp_path)]) == 2
     err = capsys.readouterr().err
     assert err.count("\n") == 1 and err.startswith("hyperlab: error: ") and words in err
+
+
+def test_the_cli_defaults_are_the_librarys():
+    from hyperlab.cli import science as cli_science
+    from hyperlab.science import epochs, noise
+    assert (cli_science.NOISE_SEEDS, cli_science.NOISE_EPOCHS, cli_science.PROBE) == (
+        noise.SEEDS, noise.EPOCHS, noise.PROBE)
+    assert (cli_science.EPOCHS_SEEDS, cli_science.EPOCHS_BUDGET) == (epochs.SEEDS,
+                                                                      epochs.EPOCHS)
