@@ -8,13 +8,14 @@ import math
 import re
 from typing import Any
 
+import numpy as np
 import pytest
 
 from hyperlab.engine import callbacks, initializers, optimizers, regularizers, schedules
 from hyperlab.engine.constraints import (NON_NEGATIVE, NON_NEGATIVE_INT, POSITIVE,
                                          POSITIVE_INT, UNIT, UNIT_OPEN, AnyOf, Boolean,
                                          Constraint, Duck, Instance, Interval, Items, Optional,
-                                         Options, check, check_at, expected, message)
+                                         Options, PlainInt, check, check_at, expected, message)
 from hyperlab.engine.fields import (REQUIRED, Declared, Field, default, fields_of, setting,
                                     static, value)
 
@@ -38,6 +39,7 @@ from hyperlab.engine.fields import (REQUIRED, Declared, Field, default, fields_o
     (Instance((bool, str)), [True, "x"], [0, None]),
     (POSITIVE_INT, [1, 10**400], [0, 1.0, True]),
     (NON_NEGATIVE_INT, [0, 3], [-1, 0.0, False]),
+    (PlainInt(1), [1, 10**400], [np.int64(2), 0, 1.0, True]),
 ])
 def test_accepts_and_invalid_examples(constraint: Constraint, good: list, bad: list) -> None:
     assert all(constraint.accepts(v) for v in good)
@@ -57,6 +59,7 @@ def test_accepts_and_invalid_examples(constraint: Constraint, good: list, bad: l
     (Instance((int, float)), "int or float"),
     (POSITIVE_INT, "an int >= 1"),
     (NON_NEGATIVE_INT, "a non-negative int"),
+    (PlainInt(1), "an int >= 1"),
 ])
 def test_describe_says_what_is_allowed(constraint: Constraint, words: str) -> None:
     assert constraint.describe() == words

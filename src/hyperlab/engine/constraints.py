@@ -24,7 +24,7 @@ from dataclasses import dataclass
 from typing import Any
 
 __all__ = ["Constraint", "Interval", "Options", "Boolean", "Optional", "AnyOf", "Duck",
-           "Items", "Instance", "check", "message", "check_at", "expected", "FINITE",
+           "Items", "Instance", "PlainInt", "check", "message", "check_at", "expected", "FINITE",
            "NON_NEGATIVE", "POSITIVE", "UNIT", "UNIT_OPEN", "POSITIVE_INT", "NON_NEGATIVE_INT"]
 
 
@@ -101,6 +101,17 @@ class Interval(Constraint):
         if self.integer or self.whole:
             out.append(2.5)
         return out
+
+
+@dataclass(frozen=True)
+class PlainInt(Interval):
+    """A Python ``int`` (not a NumPy integer, not a bool) between ``low`` and ``high``: a
+    count that is written to JSON as it is (a study file's)."""
+
+    integer: bool = True
+
+    def accepts(self, value: Any) -> bool:
+        return isinstance(value, int) and super().accepts(value)
 
 
 @dataclass(frozen=True)

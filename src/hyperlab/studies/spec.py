@@ -58,8 +58,8 @@ from typing import Any
 import numpy as np
 
 from hyperlab.data import datasets
-from hyperlab.engine.constraints import (POSITIVE_INT, AnyOf, Boolean, Constraint, Instance,
-                                         Interval, Items, Options, check_at)
+from hyperlab.engine.constraints import (AnyOf, Boolean, Constraint, Instance, Interval, Items,
+                                         Options, PlainInt, check_at)
 from hyperlab.studies import build
 from hyperlab.studies.build import CALLBACKS, TUTORIAL_SGD
 from hyperlab.studies.measures import DEFAULT_MEASURES, MEASURES
@@ -88,6 +88,7 @@ BATCH_NORM = ("none", "after", "before")
 FIGURES = ("panels", "overlay", "plateau", "schedules", "gradients", "stopping")
 # What a field may be (study files give ints, floats, strings, lists and tables).
 TEXT, LIST, TABLE = Instance((str,)), Instance((list,)), Instance((dict,))
+POSITIVE_INT = PlainInt(1)  # a count, as TOML gives it: run keys are its JSON
 FIELDS: dict[str, Constraint] = {
     "name": TEXT, "description": TEXT, "question": TEXT, "repeats": POSITIVE_INT,
     "figures": Items(Options(FIGURES)), "threshold": Instance((int, float)),
