@@ -32,7 +32,7 @@ from hyperlab.studies import build
 
 EXIT_INTERRUPTED = 130
 # Commands that store what they finish, so that running them again resumes.
-RESUMABLE = ("run", "reproduce", "lr-sweep")
+RESUMABLE = ("run", "reproduce", "lr-sweep", "epochs")
 # How to bound the memory of each training command.
 MEMORY_FIXES = {
     "fit": "use a smaller --hidden (or --batch-size)",
@@ -43,6 +43,7 @@ MEMORY_FIXES = {
 MEMORY_FIXES["reproduce"] = MEMORY_FIXES["run"]
 MEMORY_FIXES["lr-sweep"] = "use a smaller --hidden (or fewer --seeds or --rates)"
 MEMORY_FIXES["noise-scale"] = "use a smaller --hidden (or --probe or --b-big)"
+MEMORY_FIXES["epochs"] = "use a smaller --hidden (or fewer --seeds)"
 
 
 
