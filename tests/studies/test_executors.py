@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import io
 import re
-import time
 
 import numpy as np
 import pytest
@@ -14,6 +13,7 @@ from hyperlab.cli.main import main
 from hyperlab.studies import planner
 from hyperlab.studies.executors import (CheckpointError, build_cohort, make_executor, restore,
                                         run_studies, run_study, snapshot)
+from hyperlab.studies.executors.processes import ProcessExecutor
 from hyperlab.studies.store import Store, read_npz
 
 from executor_cases import assert_same, histories, make_study, rows
@@ -49,15 +49,19 @@ def test_progress_and_per_study_callbacks_cover_every_worker(tmp_path, pool, cap
     assert "480/480" in err and "run-epoch" in err and "cohorts 4/4" in err
 
 
-def test_cli_run_with_processes_then_nothing_left_to_train(tmp_path, capsys):
+def test_cli_run_with_processes_then_nothing_left_to_train(tmp_path, capsys, monkeypatch):
     study = make_study(tmp_path)
     argv = ["run", study.source, "--out", str(tmp_path / "out"), "--no-progress",
             "--executor", "processes", "--workers", "2", "--memory-budget", "1G"]
     assert main(argv) == 0, capsys.readouterr().err
     assert rows(tmp_path / "out" / "hyperlab.db")[:2] == (8, 8)
-    start = time.perf_counter()
-    assert main(argv) == 0                     # everything stored: no worker is started
-    assert time.perf_counter() - start < 3 and "momentum" in capsys.readouterr().out.lower()
+    # everything stored: no worker is started (asked directly, not timed: a loaded machine
+    # is slow either way)
+    monkeypatch.setattr(ProcessExecutor, "_spawn",
+                        lambda self: pytest.fail("a worker was started with nothing to train"))
+    assert main(argv) == 0
+    assert "momentum" in capsys.readouterr().out.lower()
+    assert rows(tmp_path / "out" / "hyperlab.db")[:2] == (8, 8)
 
 
 # ---------------------------------------------------------------------------- checkpoints
