@@ -11,7 +11,7 @@ import numpy as np
 import pytest
 
 from hyperlab.data import datasets as D
-from hyperlab.engine.constraints import (NON_NEGATIVE, NON_NEGATIVE_INT, POSITIVE_INT, UNIT_OPEN,
+from hyperlab._constraints import (NON_NEGATIVE, NON_NEGATIVE_INT, POSITIVE_INT, UNIT_OPEN,
                                          Boolean, Constraint, Instance, Interval, Optional)
 
 FRACTION = Interval(0.0, 1.0, closed="neither")

@@ -1,4 +1,4 @@
-"""Tests for hyperlab.engine.constraints and hyperlab.engine.fields: one constraint
+"""Tests for hyperlab._constraints and hyperlab.engine.fields: one constraint
 vocabulary, one message format, and classes whose arguments are declared once."""
 
 from __future__ import annotations
@@ -12,7 +12,7 @@ import numpy as np
 import pytest
 
 from hyperlab.engine import callbacks, initializers, optimizers, regularizers, schedules
-from hyperlab.engine.constraints import (NON_NEGATIVE, NON_NEGATIVE_INT, POSITIVE,
+from hyperlab._constraints import (NON_NEGATIVE, NON_NEGATIVE_INT, POSITIVE,
                                          POSITIVE_INT, UNIT, UNIT_OPEN, AnyOf, Boolean,
                                          Constraint, Duck, Instance, Interval, Items, Optional,
                                          Options, PlainInt, check, check_at, expected, message)

@@ -1,16 +1,19 @@
 """What every loader of :mod:`hyperlab.data` shares: the :class:`Dataset` it returns and the
-checks of its arguments (one message format: the argument, what it must be, what it was)."""
+checks of its arguments (the constraint vocabulary's one message format)."""
 
 from __future__ import annotations
 
-import math
 from collections.abc import Iterator
 from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
 
+from hyperlab._constraints import Interval, check
+
 __all__ = ["Dataset", "check_int", "check_real"]
+
+OWNER = "hyperlab.datasets"  # who the one message format names
 
 
 @dataclass(frozen=True, eq=False)
@@ -37,11 +40,7 @@ class Dataset:
 
 def check_int(name: str, value: Any, minimum: int) -> int:
     """``value`` as an int, if it is an integer >= ``minimum`` (a bool is not)."""
-    if isinstance(value, bool) or not isinstance(value, (int, np.integer)) or value < minimum:
-        raise ValueError(
-            f"Argument `{name}` must be an integer >= {minimum}. Received: {name}={value!r}"
-        )
-    return int(value)
+    return int(check(value, Interval(minimum, integer=True), name, OWNER))
 
 
 def check_real(
@@ -55,16 +54,6 @@ def check_real(
 ) -> float:
     """``value`` as a float, if it is a finite number in the interval from ``minimum`` to
     ``maximum`` (closed ends unless ``open_low``/``open_high``)."""
-    ok = not isinstance(value, bool) and isinstance(value, (int, float, np.integer, np.floating))
-    if ok:
-        v = float(value)
-        ok = math.isfinite(v) and (v > minimum if open_low else v >= minimum)
-        if ok and maximum is not None:
-            ok = v < maximum if open_high else v <= maximum
-    if not ok:
-        low = f"{'(' if open_low else '['}{minimum}"
-        high = "inf)" if maximum is None else f"{maximum}{')' if open_high else ']'}"
-        raise ValueError(
-            f"Argument `{name}` must be a number in {low}, {high}. Received: {name}={value!r}"
-        )
-    return float(value)
+    closed = {(False, False): "both", (True, False): "right", (False, True): "left",
+              (True, True): "neither"}[open_low, open_high]
+    return float(check(value, Interval(minimum, maximum, closed), name, OWNER))

@@ -25,7 +25,7 @@ import jax.numpy as jnp
 import numpy as np
 
 from hyperlab.engine import losses as losses_mod
-from hyperlab.engine.constraints import NON_NEGATIVE, UNIT_OPEN, Interval, Options
+from hyperlab._constraints import NON_NEGATIVE, UNIT_OPEN, Interval, Options
 from hyperlab.engine.fields import Declared, setting, static, value
 
 

@@ -19,7 +19,7 @@ import inspect
 from dataclasses import dataclass, replace
 from typing import Any, Callable, ClassVar
 
-from hyperlab.engine.constraints import Constraint, check
+from hyperlab._constraints import Constraint, check
 
 __all__ = ["REQUIRED", "Field", "Declared", "value", "static", "setting", "default",
            "fields_of"]

@@ -16,7 +16,7 @@ from typing import Any
 import jax
 import jax.numpy as jnp
 
-from hyperlab.engine.constraints import POSITIVE, Interval, Optional, Options
+from hyperlab._constraints import POSITIVE, Interval, Optional, Options
 from hyperlab.engine.fields import Declared, setting
 
 __all__ = [

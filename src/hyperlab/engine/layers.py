@@ -25,7 +25,7 @@ import jax.numpy as jnp
 import numpy as np
 
 from hyperlab.engine import activations, initializers, regularizers
-from hyperlab.engine.constraints import (FINITE, NON_NEGATIVE, POSITIVE, UNIT_OPEN, Interval,
+from hyperlab._constraints import (FINITE, NON_NEGATIVE, POSITIVE, UNIT_OPEN, Interval,
                                          Items, Optional, Options, check)
 
 Params = dict[str, jax.Array]

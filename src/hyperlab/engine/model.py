@@ -18,7 +18,7 @@ from hyperlab.engine import optimizers as optimizers_mod
 from hyperlab.engine.callbacks import (Callback, EarlyStopping, LearningRateScheduler,
                                        ProgbarLogger, ReduceLROnPlateau, batch_hooks, print_msg,
                                        progress_line)
-from hyperlab.engine.constraints import Interval, check
+from hyperlab._constraints import Interval, check
 from hyperlab.engine.history import History, KerasLogs
 from hyperlab.engine.layers import InputSpec, Layer
 from hyperlab.engine.training import CHUNK_EPOCHS, REDUCED, Cohort, training_key

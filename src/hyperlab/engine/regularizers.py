@@ -9,7 +9,7 @@ from typing import Any
 import jax
 import jax.numpy as jnp
 
-from hyperlab.engine.constraints import NON_NEGATIVE
+from hyperlab._constraints import NON_NEGATIVE
 from hyperlab.engine.fields import Declared, static
 
 __all__ = ["Regularizer", "L1", "L2", "L1L2", "l1", "l2", "l1_l2", "NAMES", "get"]

@@ -22,7 +22,7 @@ from typing import Any, ClassVar
 import jax
 import jax.numpy as jnp
 
-from hyperlab.engine.constraints import (FINITE, NON_NEGATIVE, POSITIVE, UNIT, Items,
+from hyperlab._constraints import (FINITE, NON_NEGATIVE, POSITIVE, UNIT, Items,
                                          Optional)
 from hyperlab.engine.fields import REQUIRED, Declared, static, value
 

@@ -58,7 +58,7 @@ from typing import Any
 import numpy as np
 
 from hyperlab.data import datasets
-from hyperlab.engine.constraints import (AnyOf, Boolean, Constraint, Instance, Interval, Items,
+from hyperlab._constraints import (AnyOf, Boolean, Constraint, Instance, Interval, Items,
                                          Options, PlainInt, check_at)
 from hyperlab.studies import build
 from hyperlab.studies.build import CALLBACKS, TUTORIAL_SGD

@@ -34,7 +34,7 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
-from hyperlab.engine.constraints import NON_NEGATIVE_INT, POSITIVE, POSITIVE_INT, check_at
+from hyperlab._constraints import NON_NEGATIVE_INT, POSITIVE, POSITIVE_INT, check_at
 from hyperlab.visual import _util
 
 __all__ = ["Recording", "Animation", "record", "render", "animate", "load_2d",

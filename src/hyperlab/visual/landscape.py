@@ -40,7 +40,7 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
-from hyperlab.engine.constraints import POSITIVE, POSITIVE_INT, check_at
+from hyperlab._constraints import POSITIVE, POSITIVE_INT, check_at
 from hyperlab.visual import _util
 
 __all__ = ["Landscape", "PathResult", "LANDSCAPES", "get", "run_paths", "format_table",

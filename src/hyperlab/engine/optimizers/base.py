@@ -12,7 +12,7 @@ import jax.numpy as jnp
 import numpy as np
 import optax
 
-from hyperlab.engine.constraints import (FINITE, NON_NEGATIVE, POSITIVE, UNIT, AnyOf, Boolean,
+from hyperlab._constraints import (FINITE, NON_NEGATIVE, POSITIVE, UNIT, AnyOf, Boolean,
                                          Duck, Interval, Optional, check)
 from hyperlab.engine.fields import Declared, setting, static, value
 from hyperlab.engine.optimizers import stages

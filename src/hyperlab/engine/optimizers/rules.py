@@ -12,7 +12,7 @@ from typing import Any
 import jax
 import jax.numpy as jnp
 
-from hyperlab.engine.constraints import NON_NEGATIVE, UNIT, UNIT_OPEN, Boolean, Constraint
+from hyperlab._constraints import NON_NEGATIVE, UNIT, UNIT_OPEN, Boolean, Constraint
 from hyperlab.engine.fields import default, static, value
 from hyperlab.engine.optimizers.base import (LeafRule, Optimizer, Slots, State, Step,
                                              _KerasDefault)

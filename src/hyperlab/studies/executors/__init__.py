@@ -19,7 +19,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from hyperlab.engine.constraints import POSITIVE_INT, check_at
+from hyperlab._constraints import POSITIVE_INT, check_at
 from hyperlab.studies import planner, spec
 from hyperlab.studies.executors import core
 from hyperlab.studies.executors.core import (CheckpointError, CohortsFailed, CohortTask,

@@ -23,7 +23,7 @@ from typing import Any, Callable, Protocol
 
 import numpy as np
 
-from hyperlab.engine.constraints import NON_NEGATIVE_INT, POSITIVE_INT, check_at
+from hyperlab._constraints import NON_NEGATIVE_INT, POSITIVE_INT, check_at
 from hyperlab.studies import build, planner, spec
 from hyperlab.studies.results import RunResult, StudyResults, ValueResult
 from hyperlab.studies.store import Owner, Store, StoreError, read_npz
