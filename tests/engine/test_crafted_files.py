@@ -251,7 +251,8 @@ def test_a_crafted_model_file_is_one_line_and_costs_nothing(case, build, says, r
                                                             tmp_path, guarded):
     path = build(base, tmp_path / f"{case}.npz")
     guarded["read"] = reads
-    assert_load_refused_cheaply(hl.load_model, path, says, 16 << 20)
+    assert_load_refused_cheaply(hl.load_model, path, says, 16 << 20,
+                                starts=f"cannot load model file {str(path)!r}: ")
 
 
 def test_a_pickled_array_is_refused_without_running_it(base, tmp_path):

@@ -386,7 +386,8 @@ def test_a_crafted_keras_file_is_one_line_and_costs_nothing(case, build, says, t
                                                             monkeypatch):
     path = build(tmp_path)
     monkeypatch.setattr(Sequential, "build", lambda *a, **k: pytest.fail("weights built"))
-    assert_load_refused_cheaply(hl.load_model, path, says, 64 << 20)
+    assert_load_refused_cheaply(hl.load_model, path, says, 64 << 20,
+                                starts=f"cannot load model file {str(path)!r}: ")
 
 
 @needs_files
