@@ -197,14 +197,8 @@ def publish(results: StudyResults, out: Path, question: str = "", *, x: str = "e
     write_text(folder / "summary.md", summary.to_markdown(
         rows, verdict, title=f"{results.name}: {results.description}", question=question,
         figures=[p.name for p in drawn if p.suffix == ".png"]), "the summary page")
-    return (f"{results.name}: {results.description}\n{summary.format_table(rows)}\n"
-            f"{_answers(verdict)}\n")
-
-
-def _answers(verdict: dict) -> str:
-    """The leading measure's answer, then the other measures' (one line each)."""
-    others = [m["answer"] for m in verdict["measures"][1:]]
-    return "\n".join([verdict["text"], *(f"Also: {a}" for a in others)])
+    answer = "\n".join(summary.answer_lines(verdict))
+    return f"{results.name}: {results.description}\n{summary.format_table(rows)}\n{answer}\n"
 
 
 def cmd_studies(args: argparse.Namespace) -> int:
@@ -241,8 +235,8 @@ def cmd_show(args: argparse.Namespace) -> int:
     results, _ = _common.stored_results(args)
     from hyperlab.reports import summary
     rows = summary.summarize(results)
-    print(f"{results.name}: {results.description}\n{summary.format_table(rows)}\n"
-          f"{_answers(summary.verdict(results, rows))}")
+    answer = "\n".join(summary.answer_lines(summary.verdict(results, rows)))
+    print(f"{results.name}: {results.description}\n{summary.format_table(rows)}\n{answer}")
     return 0
 
 

@@ -241,7 +241,7 @@ def answer(results: StudyResults) -> dict[str, Any] | None:
         return None
     rows = summary.summarize(results)
     verdict = summary.verdict(results, rows, measures=measure_study(results))
-    return {"lines": [verdict["text"], *(f"Also: {m['answer']}" for m in verdict["measures"][1:])],
+    return {"lines": summary.answer_lines(verdict),
             "table": summary.format_table(rows), "measures": verdict["measures"]}
 
 

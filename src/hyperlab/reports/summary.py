@@ -164,6 +164,12 @@ def measure_json(m: MeasureResult) -> dict[str, Any]:
     return json.loads(json.dumps(out, default=float), parse_constant=lambda _: None)
 
 
+def answer_lines(verdict: dict[str, Any]) -> list[str]:
+    """A :func:`verdict`'s answer as ``hyperlab show`` prints it: the leading measure's
+    sentence, then one ``Also: ...`` line per other declared measure."""
+    return [verdict["text"], *(f"Also: {m['answer']}" for m in verdict["measures"][1:])]
+
+
 def verdict(results: StudyResults, rows: list[dict[str, Any]] | None = None,
             confidence: float = 0.95, measures: list[MeasureResult] | None = None
             ) -> dict[str, Any]:
