@@ -19,7 +19,7 @@ from typing import Any
 import numpy as np
 
 from hyperlab.stats import Estimate, estimate
-from hyperlab.stats._data import jsonable
+from hyperlab.stats import jsonable
 from hyperlab.studies.measures import MEASURES, epochs_to_plateau
 from hyperlab.studies.results import RunResult
 

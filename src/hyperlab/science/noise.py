@@ -36,9 +36,9 @@ import numpy as np
 from jax.flatten_util import ravel_pytree
 
 from hyperlab.science.segments import epochs_to_measure, train_in_segments
-from hyperlab.science.sharpness import _model_loss
+from hyperlab.science.sharpness import model_loss
 from hyperlab.stats import Estimate, estimate
-from hyperlab.stats._data import jsonable
+from hyperlab.stats import jsonable
 
 __all__ = ["NoiseScale", "NoiseScaleCurve", "PROBE", "SEEDS", "EPOCHS", "per_example_gradients",
            "batch_norms", "two_batch_estimate", "noise_scale", "noise_scale_curve"]
@@ -136,7 +136,7 @@ def noise_scale(model, x: Any, y: Any, *, probe: int = PROBE, b_small: int = 1,
     dtype = jnp.int32 if model.loss == "sparse_categorical_crossentropy" else jnp.float32
 
     def loss(trained, xi, yi):
-        return _model_loss(model, xi[None], yi[None])(trained)
+        return model_loss(model, xi[None], yi[None])(trained)
 
     grads = jax.jit(per_example_gradients, static_argnums=0)(
         loss, model.trainable_view(model.params), jnp.asarray(xs, jnp.float32),
@@ -210,9 +210,9 @@ class NoiseScaleCurve:
             b = self.batch_size
             ratio = b / last.estimate
             if math.isfinite(last.low) and last.low > b:
-                where = (f"below the whole interval: by the paper's rule of thumb (B << "
-                         f"B_noise), a larger batch would still cut the steps needed nearly "
-                         f"in proportion")
+                where = ("below the whole interval: by the paper's rule of thumb (B << "
+                         "B_noise), a larger batch would still cut the steps needed nearly "
+                         "in proportion")
             elif math.isfinite(last.high) and last.high < b:
                 where = ("above the whole interval: by the paper's rule of thumb (B >> "
                          "B_noise), returns from a larger batch diminish")

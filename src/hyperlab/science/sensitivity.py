@@ -29,7 +29,7 @@ import numpy as np
 from numpy.typing import ArrayLike
 
 from hyperlab.stats import Estimate, estimate, proportion
-from hyperlab.stats._data import jsonable
+from hyperlab.stats import jsonable
 
 __all__ = ["DIVERGENCE_RULE", "RECOMMENDATION_RULE", "RANGE_TEST_RULE", "BLOWUP", "RateResult",
            "Region", "Recommendation", "Sensitivity", "diverged", "stable_rates",

@@ -27,7 +27,7 @@ from jax.flatten_util import ravel_pytree
 from hyperlab.engine import losses
 from hyperlab.science.segments import train_in_segments
 
-__all__ = ["Eigen", "Sharpness", "top_eigenvalue", "sharpness", "sharpness_curve",
+__all__ = ["Eigen", "Sharpness", "top_eigenvalue", "model_loss", "sharpness", "sharpness_curve",
            "stability_threshold", "PROBE", "ITERATIONS", "TOLERANCE"]
 
 PROBE = 1024          # samples of the probe batch: the first ones of the training data
@@ -101,7 +101,7 @@ def top_eigenvalue(loss: Callable[[Any], jax.Array], params: Any, *,
     return Eigen(float(value), int(used), bool(converged))
 
 
-def _model_loss(model, x: jax.Array, y: jax.Array) -> Callable[[list[dict]], jax.Array]:
+def model_loss(model, x: jax.Array, y: jax.Array) -> Callable[[list[dict]], jax.Array]:
     """The loss ``model.evaluate`` reports (inference mode, mean over the samples, plus
     regularization) as a function of the trainable layers' parameters."""
     frozen = model.params
@@ -132,7 +132,7 @@ def sharpness(model, x: Any, y: Any, *, probe: int = PROBE, iterations: int = IT
         raise ValueError(f"x and y must hold the same number (>= 1) of samples, got "
                          f"{len(np.asarray(x))} and {len(np.asarray(y))}")
     dtype = jnp.int32 if model.loss == "sparse_categorical_crossentropy" else jnp.float32
-    loss = _model_loss(model, jnp.asarray(xs, jnp.float32), jnp.asarray(ys, dtype))
+    loss = model_loss(model, jnp.asarray(xs, jnp.float32), jnp.asarray(ys, dtype))
     found = top_eigenvalue(loss, model.trainable_view(model.params), iterations=iterations,
                            tol=tol, seed=seed)
     return Sharpness(found.value, found.iterations, found.converged, len(xs))

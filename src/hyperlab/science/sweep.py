@@ -23,7 +23,7 @@ import numpy as np
 from hyperlab.science import sensitivity
 from hyperlab.science.sensitivity import Sensitivity
 from hyperlab.stats import proportion
-from hyperlab.stats._data import jsonable
+from hyperlab.stats import jsonable
 
 __all__ = ["LOW", "HIGH", "COUNT", "SEEDS", "EPOCHS", "RANGE_EPOCHS", "RangeTest", "LRSweep",
            "log_rates", "range_rates", "range_schedule", "initial_losses", "lr_sweep"]

@@ -14,6 +14,7 @@ answer where there is one.
 - :func:`proportion`, :func:`compare_rates` -- a 0/1 outcome's rate (exact interval) and
   two rates compared (exact McNemar or Fisher test);
 - :func:`outcomes` -- whether a value's seeds split into separate outcomes (unstable);
+- :func:`jsonable` -- dataclasses, mappings and arrays as plain JSON values (NaN as None);
 - :func:`compare_values` -- a study's verdicts ("best", "worse", "better",
   "no difference detected") and its answer in one sentence.
 
@@ -21,6 +22,7 @@ Every result is a frozen dataclass with ``to_dict()`` giving JSON types. Only Nu
 SciPy are imported.
 """
 from hyperlab.stats.clusters import Outcomes, outcomes
+from hyperlab.stats._data import jsonable
 from hyperlab.stats.comparisons import Comparison, compare, holm
 from hyperlab.stats.intervals import Estimate, estimate
 from hyperlab.stats.power import seeds_needed
@@ -28,5 +30,5 @@ from hyperlab.stats.proportions import compare_rates, proportion
 from hyperlab.stats.verdicts import VERDICTS, StudyVerdict, ValueVerdict, compare_values
 
 __all__ = ["estimate", "compare", "holm", "seeds_needed", "outcomes", "compare_values",
-           "proportion", "compare_rates",
+           "proportion", "compare_rates", "jsonable",
            "Estimate", "Comparison", "Outcomes", "ValueVerdict", "StudyVerdict", "VERDICTS"]
