@@ -11,7 +11,8 @@ import pytest
 
 from hyperlab.lab.app import create_app
 
-from lab_cases import TOKEN, needs_chromium, run_chromium
+from browser import needs_chromium
+from lab_cases import TOKEN, run_chromium
 
 pytestmark = needs_chromium
 

@@ -6,7 +6,8 @@ import re
 
 from hyperlab.cli.main import main
 
-from lab_cases import needs_chromium, run_chromium
+from browser import needs_chromium
+from lab_cases import run_chromium
 
 
 def export(capsys, *argv) -> tuple[int, str, str]:

@@ -6,7 +6,6 @@ import json
 import math
 import os
 import re
-import shutil
 import subprocess
 import uuid
 from html.parser import HTMLParser
@@ -15,6 +14,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
+from browser import chromium, needs_chromium
 from hyperlab.reports import html as report
 from hyperlab.reports.html import ReportPathError, render_report, write_report
 from hyperlab.studies import Study
@@ -196,31 +196,9 @@ def test_a_batch_size_sized_report_builds_quickly(tmp_path):
 
 
 # --------------------------------------------------------------------------- the browser
-def _chromium() -> str | None:
-    for name in ("chromium", "chromium-browser", "google-chrome"):
-        found = shutil.which(name)
-        if found:
-            return found
-    return "/usr/bin/chromium" if os.access("/usr/bin/chromium", os.X_OK) else None
-
-
-CHROMIUM = _chromium()
-needs_chromium = pytest.mark.skipif(
-    CHROMIUM is None, reason="headless Chromium is not installed (apt-get install chromium; "
-                             "CI installs it in .ci/run)")
-
-
 def browse(page: Path, tmp_path: Path, *flags: str) -> subprocess.CompletedProcess:
     """Open ``page`` in headless Chromium (no network, fresh profile) with ``flags``."""
-    profile = tmp_path / f"profile-{uuid.uuid4().hex}"
-    cmd = [CHROMIUM, "--headless", "--no-sandbox", "--disable-gpu", "--disable-quic",
-           "--no-first-run", "--disable-background-networking", "--disable-component-update",
-           "--disable-sync", f"--user-data-dir={profile}", "--enable-logging=stderr", "--v=0",
-           "--virtual-time-budget=5000", *flags, page.as_uri()]
-    try:
-        return subprocess.run(cmd, capture_output=True, text=True, timeout=90)
-    finally:
-        shutil.rmtree(profile, ignore_errors=True)
+    return chromium(page.as_uri(), tmp_path, *flags)
 
 
 class _Dom(HTMLParser):
