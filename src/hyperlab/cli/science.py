@@ -1,9 +1,10 @@
-"""Science commands: ``lr-sweep``, ``noise-scale`` and ``epochs``.
+"""Science commands: ``lr-sweep``, ``noise-scale``, ``epochs`` and ``critical-batch``.
 
     hyperlab lr-sweep                                    # blobs, the tutorial's MLP and SGD
     hyperlab lr-sweep --optimizer adam --seeds 10 --json
     hyperlab noise-scale --seeds 5 --epochs 10           # B_simple per epoch, over seeds
     hyperlab epochs --epochs 100                         # plateau, overfitting, patience
+    hyperlab critical-batch batch-size                   # S_min, B_noise from stored runs
 
 The measurements live in ``hyperlab.science``, imported only when a command runs; runs are
 stored in the results store (``--out``/``--db``) like a study's, so running the same
@@ -17,7 +18,7 @@ from pathlib import Path
 from typing import Any
 
 from hyperlab.cli._common import (DEFAULT_OUT, Formatter, output_flags, parse_batch_size,
-                                  parse_pairs)
+                                  parse_pairs, study_flags)
 
 NAME = "lr-sweep"
 TUTORIAL_MOMENTUM = 0.9  # hyperlab fit's SGD: the tutorial's momentum
@@ -189,7 +190,91 @@ def add_epochs_parser(subparsers: argparse._SubParsersAction) -> None:
     p.set_defaults(handler=cmd_epochs)
 
 
-COMMANDS = (add_lr_sweep_parser, add_noise_scale_parser, add_epochs_parser)
+CRITICAL = "critical-batch"
+METRICS = ("val_accuracy", "accuracy", "val_loss", "loss")  # hyperlab.science.critical's
+
+
+def add_critical_batch_parser(subparsers: argparse._SubParsersAction) -> None:
+    """``hyperlab critical-batch``: S_min and B_noise from a batch-size study's stored runs."""
+    p = subparsers.add_parser(
+        CRITICAL, formatter_class=Formatter,
+        help="the critical batch size: fit S = S_min (1 + B_noise/B) to the steps a "
+             "batch-size study needed to reach a target (no training)",
+        description="From the stored runs of a study that sweeps fit.batch_size (and, "
+                    "optionally, the learning\nrate: then the rate with the fewest median "
+                    "steps is chosen per batch size), the updates each\nrun needed to reach "
+                    "--target on --metric, and the fit of McCandlish et al.'s (2018)\n"
+                    "S = S_min (1 + B_noise / B) with seed-bootstrap intervals. Prints the "
+                    "answer and a table,\nwrites the figure and JSON to OUT/<study>/"
+                    "critical-batch/; trains nothing ('hyperlab run' first).",
+        epilog="examples:\n"
+               "  hyperlab run batch-size && hyperlab critical-batch batch-size\n"
+               "  hyperlab critical-batch batch-size --metric val_loss --target 0.3 --json\n"
+               "  hyperlab critical-batch my-grid.toml --noise-scale "
+               "hyperlab-results/noise-scale/noise-scale.json\n")
+    p.add_argument("study", metavar="STUDY_OR_FILE", help="a built-in study or a study file")
+    output_flags(p)
+    study_flags(p)
+    fit = p.add_argument_group("target")
+    fit.add_argument("--metric", default="val_accuracy", choices=METRICS,
+                     help="the logged value the target is on (default: val_accuracy)")
+    fit.add_argument("--target", type=float, metavar="VALUE",
+                     help="an accuracy to rise to or a loss to fall to (default for an "
+                          "accuracy: the study's threshold, e.g. 0.8)")
+    fit.add_argument("--noise-scale", metavar="FILE",
+                     help="the noise-scale.json of 'hyperlab noise-scale', whose final "
+                          "median B_simple is shown beside B_noise")
+    fit.add_argument("--json", action="store_true",
+                     help="print one JSON object on stdout (every run's steps, the fit, "
+                          "the answer) instead of text")
+    p.set_defaults(handler=cmd_critical_batch)
+
+
+def read_b_simple(path: str) -> tuple[float, float, float]:
+    """The final median B_simple with its interval from a noise-scale.json."""
+    try:
+        final = json.loads(Path(path).read_text())["median"][-1]
+        values = tuple(float(final[k]) for k in ("estimate", "low", "high"))
+    except OSError as err:
+        raise ValueError(f"--noise-scale {path}: cannot read it ({err.strerror}); give the "
+                         f"noise-scale.json that 'hyperlab noise-scale' wrote") from None
+    except (ValueError, KeyError, IndexError, TypeError):
+        raise ValueError(f"--noise-scale {path}: not a noise-scale.json with a finite final "
+                         f"median; give the file 'hyperlab noise-scale' wrote") from None
+    return values
+
+
+def cmd_critical_batch(args: argparse.Namespace) -> int:
+    """Read the stored runs, fit, write the figure and JSON, print the answer."""
+    from hyperlab._fileio import output_folder, write_text
+    from hyperlab.cli._common import load_study, stored_results
+    b_simple = read_b_simple(args.noise_scale) if args.noise_scale else None
+    target = args.target
+    if target is None:
+        if not args.metric.endswith("accuracy"):
+            raise ValueError(f"--metric {args.metric}: give the loss to reach with --target "
+                             f"(e.g. --target 0.3)")
+        target = load_study(args).threshold
+    results, out = stored_results(args)
+    from hyperlab.science import figures
+    from hyperlab.science.critical import critical_batch
+    result = critical_batch(load_study(args), results, metric=args.metric, target=target,
+                            b_simple=b_simple)
+    folder = output_folder(out / results.name / CRITICAL, "the critical batch size")
+    data = {**result.to_dict(),
+            "figures": [str(p) for p in figures.save_critical_batch(result, folder)]}
+    write_text(folder / "critical-batch.json", json.dumps(data, indent=1) + "\n",
+               "the critical batch size")
+    if args.json:
+        print(json.dumps(data))
+        return 0
+    print(f"{result.answer()}\n\n{result.table()}\n")
+    print(f"written to {folder}/")
+    return 0
+
+
+COMMANDS = (add_lr_sweep_parser, add_noise_scale_parser, add_epochs_parser,
+            add_critical_batch_parser)
 
 
 def sweep_config(args: argparse.Namespace) -> dict[str, Any]:

@@ -9,12 +9,16 @@ intervals, on top of the studies.
   against :func:`stability_threshold` (2/η);
 - :func:`noise_scale`, :func:`noise_scale_curve` -- the simple gradient noise scale
   tr(Σ)/|G|² from per-example gradients, for a model or per epoch over seeds;
+- :func:`critical_batch` -- the critical batch size: steps to a target per batch size (the
+  rate tuned per batch size when the study sweeps it) and the fit of
+  S = S_min (1 + B_noise/B) with seed-bootstrap intervals;
 - :func:`how_many_epochs` -- per seed, the plateau and the onset of overfitting, and an
   EarlyStopping calibrated to the validation accuracy's epoch-to-epoch noise.
 
 This package sits above :mod:`hyperlab.studies` and :mod:`hyperlab.reports`; nothing below
 imports it.
 """
+from hyperlab.science.critical import CriticalBatch, critical_batch, fit_critical
 from hyperlab.science.epochs import EpochsAdvice, how_many_epochs
 from hyperlab.science.noise import NoiseScale, NoiseScaleCurve, noise_scale, noise_scale_curve
 from hyperlab.science.sharpness import (Sharpness, sharpness, sharpness_curve,
@@ -24,4 +28,4 @@ from hyperlab.science.sweep import LRSweep, RangeTest, log_rates, lr_sweep
 __all__ = ["lr_sweep", "log_rates", "LRSweep", "RangeTest", "sharpness", "sharpness_curve",
            "stability_threshold", "top_eigenvalue", "Sharpness", "noise_scale",
            "noise_scale_curve", "NoiseScale", "NoiseScaleCurve", "how_many_epochs",
-           "EpochsAdvice"]
+           "EpochsAdvice", "critical_batch", "fit_critical", "CriticalBatch"]

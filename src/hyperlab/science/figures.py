@@ -17,12 +17,14 @@ if TYPE_CHECKING:  # pragma: no cover
     from matplotlib.axes import Axes
     from matplotlib.figure import Figure
 
+    from hyperlab.science.critical import CriticalBatch
     from hyperlab.science.noise import NoiseScaleCurve
     from hyperlab.science.sharpness import Sharpness
     from hyperlab.science.sweep import LRSweep
 
 __all__ = ["lr_sweep_figure", "sharpness_figure", "noise_scale_figure", "save",
-           "save_lr_sweep", "save_noise_scale"]
+           "save_lr_sweep", "save_noise_scale", "critical_batch_figure",
+           "save_critical_batch"]
 
 SEED_COLOR = "tab:blue"
 STABLE_COLOR = "tab:green"
@@ -233,3 +235,64 @@ def save_noise_scale(curve: NoiseScaleCurve, folder: str | Path, name: str = "no
                      ) -> list[Path]:
     """Draw :func:`noise_scale_figure` into ``folder/name.png`` and ``.svg``; the paths."""
     return save(noise_scale_figure(curve), Path(folder), name)
+
+
+def critical_batch_figure(result: CriticalBatch) -> Figure:
+    """Steps to target against the batch size (log-log): every run at its batch size's
+    chosen rate a dot, the medians, the fit S_min (1 + B_noise/B) with S_min as its
+    asymptote, B_noise with its interval, the two regimes shaded, and B_simple (when
+    given) beside it."""
+    plt = pyplot()
+    fig, ax = plt.subplots(figsize=(6.8, 4.8))
+    g, f = result.grid, result.fit
+    b = np.array(g.batches, dtype=float)
+    chosen = [g.rates.index(r) for r in result.chosen]
+    jitter = np.linspace(-0.04, 0.04, len(g.seeds)) if len(g.seeds) > 1 else np.zeros(1)
+    for i, j in enumerate(chosen):
+        s = result.steps[i, j]
+        ok = np.isfinite(s)
+        ax.scatter(b[i] * 10 ** jitter[ok], s[ok], s=9, color=SEED_COLOR, alpha=0.5,
+                   gid="seed", label="a run (its steps to target)" if i == 0 else None)
+    med = result.median
+    ok = np.isfinite(med)
+    ax.plot(b[ok], med[ok], color=SEED_COLOR, marker="o", gid="median", zorder=3,
+            label=f"median of {len(g.seeds)} seeds", **MEDIAN_STYLE)
+    lo_x, hi_x = b.min() / 2, b.max() * 2
+    ax.set_xlim(lo_x, hi_x)
+    if np.isfinite(f.b_noise):
+        xs = np.geomspace(lo_x, hi_x, 200)
+        ax.plot(xs, f.s_min * (1 + f.b_noise / xs), color=PICK_COLOR, linewidth=1.2,
+                gid="fit", label=f"fit: S_min (1 + B_noise/B), S_min {f.s_min:.3g}, "
+                                 f"B_noise {f.b_noise:.3g}")
+        ax.axhline(f.s_min, color=PICK_COLOR, linestyle=":", linewidth=1, gid="s_min",
+                   label="S_min (infinite batch)")
+        ax.axvline(f.b_noise, color=EDGE_COLOR, linestyle="--", linewidth=1.2, gid="b_noise")
+        if np.isfinite(f.b_noise_low):
+            ax.axvspan(max(f.b_noise_low, lo_x), min(f.b_noise_high, hi_x), color=EDGE_COLOR,
+                       alpha=0.12, gid="b_noise_ci",
+                       label=f"B_noise, {f.level:.0%} bootstrap CI")
+            ax.axvspan(lo_x, max(min(f.b_noise_low, hi_x), lo_x), color=STABLE_COLOR,
+                       alpha=0.07, gid="perfect", label="perfect scaling (B << B_noise)")
+            ax.axvspan(min(max(f.b_noise_high, lo_x), hi_x), hi_x, color="tab:orange",
+                       alpha=0.07, gid="diminishing", label="diminishing returns (B >> B_noise)")
+    if result.b_simple is not None:
+        m, low, high = result.b_simple
+        ax.errorbar([m], [np.nanmin(med[ok]) if ok.any() else 1], xerr=[[m - low], [high - m]],
+                    fmt="D", color="tab:purple", capsize=3, gid="b_simple",
+                    label=f"B_simple (noise scale): {m:.3g}")
+    ax.set_xscale("log")
+    ax.set_yscale("log")
+    ax.set_xlabel("batch size B")
+    sign = "≥" if result.metric.endswith("accuracy") else "≤"
+    ax.set_ylabel(f"updates to {result.metric} {sign} {result.target:g}")
+    rate = "rate tuned per batch" if len(g.rates) > 1 else f"rate {g.rates[0]:.3g}"
+    ax.set_title(f"Critical batch size: {result.setup()} ({rate})", fontsize=9)
+    ax.legend(fontsize=7, loc="best")
+    fig.tight_layout()
+    return fig
+
+
+def save_critical_batch(result: CriticalBatch, folder: str | Path,
+                        name: str = "critical-batch") -> list[Path]:
+    """Draw :func:`critical_batch_figure` into ``folder/name.png`` and ``.svg``; the paths."""
+    return save(critical_batch_figure(result), Path(folder), name)
