@@ -1,6 +1,8 @@
-"""``hyperlab report``: a trained tiny study's stored runs as one HTML file, and its errors."""
+"""``hyperlab report``: a trained tiny study's stored runs as one HTML file (the lab's page
+of the study, read-only), and its errors."""
 from __future__ import annotations
 
+import json
 import re
 
 import pytest
@@ -42,8 +44,12 @@ def trained(tmp_path_factory):
     return path, out
 
 
-def images(text: str) -> list[str]:
-    return re.findall(r'<img[^>]*src="(data:image/png;base64,[^"]*)"', text)
+def embedded(text: str) -> dict:
+    """The study's view the page draws (the JSON embedded in it)."""
+    found = re.search(r'<script type="application/json" id="lab-data">(.*?)</script>', text, re.S)
+    data = json.loads(found[1])
+    assert list(data["studies"]) == [data["start"]]
+    return data["studies"][data["start"]]
 
 
 def test_report_into_the_output_folder_like_show_and_plot(capsys, trained):
@@ -53,12 +59,15 @@ def test_report_into_the_output_folder_like_show_and_plot(capsys, trained):
     assert code == 0, err
     assert stdout.strip() == str(path)
     text = path.read_text(encoding="utf-8")
-    assert "Does &lt;momentum&gt; help?" in text and "tiny momentum sweep" in text
-    assert len(images(text)) == 2 + 2          # panels, overlay + one history per value
-    assert "gives the highest final validation accuracy" in text
-    assert "compile.optimizer.momentum" in text and "0.0, 0.9" in text
-    assert text.count('<details class="value"') == 2
-    assert "runs in this report</th><td>4 of 4" in text
+    assert "default-src 'none'" in text and "<title>hyperlab report: tiny</title>" in text
+    view = embedded(text)
+    assert view["question"] == "Does <momentum> help?"
+    assert view["description"] == "tiny momentum sweep"
+    assert "gives the highest final validation accuracy" in view["answer"][0]
+    assert view["axes"] == [{"name": "compile.optimizer.momentum", "labels": ["0.0", "0.9"]}]
+    assert [v["seeds"] for v in view["values"]] == [[0, 1], [0, 1]]
+    assert len(view["values"][0]["curves"]["val_accuracy"]["seeds"][0]) == 4   # epochs
+    assert (view["stored"], view["planned"]) == (4, 4)
 
 
 def test_report_to_a_file_with_a_store_elsewhere(capsys, trained, tmp_path):
@@ -66,7 +75,7 @@ def test_report_to_a_file_with_a_store_elsewhere(capsys, trained, tmp_path):
     target = tmp_path / "deep" / "tiny.html"
     code, stdout, err = run(capsys, "report", study, "--out", target, "--db", out / "hyperlab.db")
     assert code == 0, err
-    assert stdout.strip() == str(target) and target.read_text().startswith("<!DOCTYPE html>")
+    assert stdout.strip() == str(target) and target.read_text().startswith("<!doctype html>")
     assert [p.name for p in target.parent.iterdir()] == ["tiny.html"]
 
 
@@ -76,9 +85,8 @@ def test_repeats_reports_the_first_seeds(capsys, trained, tmp_path):
     code, _, err = run(capsys, "report", study, "--out", target, "--db", out / "hyperlab.db",
                        "--repeats", "1")
     assert code == 0, err
-    text = target.read_text()
-    assert "repeats (seeds per value)</th><td>1" in text
-    assert "runs in this report</th><td>2 of 2" in text
+    view = embedded(target.read_text())
+    assert view["repeats"] == 1 and (view["stored"], view["planned"]) == (2, 2)
 
 
 def test_set_reports_the_runs_trained_with_it(capsys, trained, tmp_path):
@@ -90,7 +98,9 @@ def test_set_reports_the_runs_trained_with_it(capsys, trained, tmp_path):
     code, _, err = run(capsys, "report", study, "--out", target, "--db", db, "--repeats", "1",
                        "--set", "fit.epochs=2")
     assert code == 0, err
-    assert "runs in this report</th><td>2 of 2" in target.read_text()
+    view = embedded(target.read_text())
+    assert (view["stored"], view["planned"]) == (2, 2)
+    assert len(view["values"][0]["curves"]["loss"]["seeds"][0]) == 2
 
 
 def test_help_lists_report(capsys):

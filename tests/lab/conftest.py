@@ -18,7 +18,7 @@ with warnings.catch_warnings():  # Starlette >= 1.9 would rather use httpx2
 from hyperlab.lab.app import create_app  # noqa: E402
 from hyperlab.studies import Study  # noqa: E402
 
-from lab_cases import STUDY, TOKEN  # noqa: E402
+from lab_cases import GRID, STUDY, TOKEN  # noqa: E402
 
 
 @pytest.fixture(scope="session")
@@ -27,6 +27,17 @@ def trained(tmp_path_factory):
     root = tmp_path_factory.mktemp("lab")
     path = root / "lab-tiny.toml"
     path.write_text(STUDY)
+    db = root / "hyperlab.db"
+    Study.load(path).run(db=db, progress=False)
+    return path, db
+
+
+@pytest.fixture(scope="session")
+def grid(tmp_path_factory):
+    """(study file, store) with the tiny grid study (2 x 2 values, 2 seeds) trained once."""
+    root = tmp_path_factory.mktemp("lab-grid")
+    path = root / "lab-grid.toml"
+    path.write_text(GRID)
     db = root / "hyperlab.db"
     Study.load(path).run(db=db, progress=False)
     return path, db

@@ -1,4 +1,5 @@
-"""``hyperlab report``: a study's stored results as one self-contained HTML file.
+"""``hyperlab report``: a study's stored results as one self-contained HTML file: the lab's
+page for that study, read-only (answer, measures, learning curves, compare views, table).
 
     hyperlab report batch-size                      # hyperlab-results/batch-size/report.html
     hyperlab report my-study.toml --out results     # results/my-study/report.html, store results/hyperlab.db
@@ -22,10 +23,11 @@ def add_report_parser(subparsers: argparse._SubParsersAction) -> None:
     p = subparsers.add_parser(
         "report", formatter_class=Formatter,
         help="write a study's report: one self-contained HTML file (no training)",
-        description="Write one self-contained HTML file (it opens offline: figures, style and "
-                    "script are inline) with the study's question, configuration, figures, "
-                    "summary table, verdict and every run's history, from the stored runs; "
-                    "trains nothing.",
+        description="Write one self-contained HTML file (it opens offline and loads nothing: "
+                    "data, style, Plotly and script are inline) with the lab's view of the "
+                    "study, read-only: its question, answer, measures, every seed's learning "
+                    "curves with hover, toggles and axis switches, the compare views and the "
+                    "summary table, from the stored runs; trains nothing.",
         epilog="examples:\n"
                "  hyperlab report batch-size\n"
                "  hyperlab report my-study.toml --out results --set fit.epochs=50\n"
@@ -54,14 +56,15 @@ def report_target(out: str) -> tuple[Path, Path | None]:
 
 
 def cmd_report(args: argparse.Namespace) -> int:
-    from hyperlab.reports.html import REPORT_NAME, ReportPathError, write_report
+    from hyperlab.lab.offline import REPORT_NAME, ReportPathError, check_target, write_report
     out_dir, target = report_target(args.out)
     stored = argparse.Namespace(**{**vars(args), "out": str(out_dir)})
+    study = load_study(stored)
     results, out = _common.stored_results(stored)
     target = target or out / results.name / REPORT_NAME
     try:
-        path = write_report(results, target, study=load_study(stored))
+        check_target(target)
     except ReportPathError as err:
         raise ValueError(f"{err}; choose another with --out DIR or --out FILE.html") from None
-    print(path)
+    print(write_report(study, results, target))
     return 0

@@ -245,6 +245,18 @@ def answer(results: StudyResults) -> dict[str, Any] | None:
             "table": summary.format_table(rows), "measures": verdict["measures"]}
 
 
+def list_item(study: studies.Study, found: dict[str, Any] | None, have: int,
+              planned: int) -> dict[str, Any]:
+    """A study's row in the list: its question, runs stored of planned, the first line of
+    its answer and its leading measure (``found``, the :func:`answer`; None until every value
+    has a stored run)."""
+    return {"name": study.name, "description": study.description,
+            "question": study.question, "builtin": study.name in studies.builtin_names(),
+            "stored": have, "planned": planned,
+            "answer": found["lines"][0] if found else None,
+            "leading": leading(found["measures"]) if found else None}
+
+
 def study_list(catalog: Catalog, store: Store | None) -> dict[str, Any]:
     """Every study the lab can open, with its question and current answer, and the names of
     the other studies that have runs in the store (their files were not given)."""
@@ -252,15 +264,23 @@ def study_list(catalog: Catalog, store: Store | None) -> dict[str, Any]:
     for name in catalog.names():
         study = catalog.get(name)
         results, _, have, planned = stored(study, store)
-        found = answer(results)
-        items.append({"name": name, "description": study.description,
-                      "question": study.question, "builtin": name in studies.builtin_names(),
-                      "stored": have, "planned": planned,
-                      "answer": found["lines"][0] if found else None})
+        items.append(list_item(study, answer(results), have, planned))
     known = {item["name"] for item in items}
     others = [{"name": n, "runs": store.count_runs(n)}
               for n in (store.studies() if store is not None else []) if n not in known]
     return {"studies": items, "others": others}
+
+
+def leading(measures: list[dict[str, Any]]) -> dict[str, Any] | None:
+    """The leading measure's title and its best value with estimate and interval (None when
+    no value is best: every estimate missing)."""
+    m = measures[0]
+    best = next((v for v in m["values"] if v["label"] == m["best"]), None)
+    if best is None:
+        return None
+    return {"title": m["title"], "unit": m["unit"], "percent": m["percent"],
+            "best": best["label"], "estimate": best["estimate"], "low": best["low"],
+            "high": best["high"], "n": best["n"]}
 
 
 def study_view(study: studies.Study, store: Store | None,
@@ -268,14 +288,29 @@ def study_view(study: studies.Study, store: Store | None,
     """One study: what it asks, its answer, measures and table (from the stored runs) and
     learning curves (of the stored runs and, from ``live``, of those in training so far)."""
     results, drawn, have, planned = stored(study, store, live)
+    return results_view(study, results, drawn, have, planned, set(live or ()))
+
+
+def results_view(study: studies.Study, results: StudyResults,
+                 drawn: StudyResults | None = None, have: int | None = None,
+                 planned: int | None = None, training: set[str] = frozenset()
+                 ) -> dict[str, Any]:
+    """:func:`study_view` of assembled ``results`` (with ``drawn``, the same and the runs in
+    ``training``, for the curves; by default the results themselves, every run stored)."""
+    drawn = drawn or results
     found = answer(results)
     metrics = [m for m in METRICS if any(m in r.history for v in drawn.values for r in v.runs)]
+    runs = sum(len(v.runs) for v in results.values)
     return {"name": study.name, "description": study.description, "question": study.question,
-            "axis": study.axis, "repeats": study.repeats, "stored": have, "planned": planned,
+            "axis": study.axis, "repeats": study.repeats,
+            "stored": runs if have is None else have,
+            "planned": study.repeats * len(results.values) if planned is None else planned,
             "answer": found and found["lines"], "table": found and found["table"],
             "measures": found["measures"] if found else [], "metrics": metrics,
+            "axes": [{"name": " + ".join(s["fields"]), "labels": list(s["labels"])}
+                     for s in study.sweeps],
             "values": [_value(v, metrics, spec.data_facts(variant.config["data"]).n_train,
-                              set(live or ()))
+                              training)
                        for v, variant in zip(drawn.values, study.variants())],
             "form": form(study)}
 

@@ -1,6 +1,8 @@
 // The live lab's page: the studies list (#/) and one study (#/study/NAME?KNOBS), drawn
 // from the JSON of hyperlab/lab/app.py with Plotly. Text is set with textContent only.
-// In an offline page (hyperlab/lab/offline.py) the JSON is embedded and the form hidden.
+// In an offline page (hyperlab/lab/offline.py) the JSON is embedded and the form hidden;
+// there `start` names the study shown at #/, `pages` maps a study to its own page and
+// `home` is the index page's address.
 "use strict";
 
 const TOKEN = document.querySelector('meta[name="lab-token"]')?.content;
@@ -12,8 +14,10 @@ const PLOT_CONFIG = {responsive: true, displaylogo: false};
 const X_TITLES = {epochs: "epoch", updates: "weight updates", examples: "examples seen",
                   time: "wall time (s; each run's time spread evenly over its epochs)"};
 const main = document.getElementById("main");
+const SCALE = ["#440154", "#3b528b", "#21918c", "#5ec962", "#fde725"];   // viridis
 const view = {metric: null, x: "epochs", y: "linear", measure: 0, data: null,
-              hidden: new Set()};   // seeds hidden from the curves
+              hidden: new Set(),    // seeds hidden from the curves
+              overlay: [null, null]};   // the two curves overlaid: "value" or "value|seed"
 let stream = null;            // the EventSource of the job being followed
 let watch = null;             // the timer that looks for runs stored by another process
 const WATCH_MS = 4000;
@@ -72,6 +76,17 @@ function median(xs) {
   return s.length % 2 ? s[m] : (s[m - 1] + s[m]) / 2;
 }
 
+function fmt(x, digits = 4) {
+  return x === null || x === undefined ? "–" : Number(x.toPrecision(digits)).toString();
+}
+
+function shade(t) {                       // t in [0, 1] on SCALE, as rgb()
+  const k = Math.min(SCALE.length - 2, Math.floor(t * (SCALE.length - 1)));
+  const f = t * (SCALE.length - 1) - k;
+  const [a, b] = [SCALE[k], SCALE[k + 1]].map(h => [1, 3, 5].map(j => parseInt(h.slice(j, j + 2), 16)));
+  return `rgb(${a.map((x, j) => Math.round(x + f * (b[j] - x))).join(",")})`;
+}
+
 function seconds(s) {
   if (s === null || s === undefined) return "";
   return s < 90 ? `${Math.round(s)} s` : `${Math.floor(s / 60)} min ${Math.round(s % 60)} s`;
@@ -80,7 +95,9 @@ function seconds(s) {
 // ---------------------------------------------------------------------------- routing
 function route() {
   const hash = location.hash || "#/";
-  if (hash.startsWith("#/study/")) {
+  if ((hash === "#/" || hash === "#") && EMBEDDED && EMBEDDED.start) {
+    showStudy(EMBEDDED.start, {});
+  } else if (hash.startsWith("#/study/")) {
     const [name, query] = hash.slice("#/study/".length).split("?");
     showStudy(decodeURIComponent(name), Object.fromEntries(new URLSearchParams(query || "")));
   } else {
@@ -102,22 +119,34 @@ function leave() {
 async function showList() {
   leave();
   const {body} = await call("/api/studies");
+  const pages = (EMBEDDED && EMBEDDED.pages) || {};
   const rows = body.studies.map(s => el("tr", {},
-    el("td", {}, el("a", {href: studyHash(s.name, {})}, s.name),
+    el("td", {}, el("a", {href: pages[s.name] || studyHash(s.name, {})}, s.name),
        s.builtin ? null : el("span", {class: "tag"}, "file")),
     el("td", {}, s.question || s.description),
     el("td", {}, s.answer || (s.stored ? "not every value has a stored run yet" : "not run yet")),
+    el("td", {}, leadingText(s.leading)),
     el("td", {class: "num"}, `${s.stored} / ${s.planned}`)));
   show(
     el("h1", {}, "Studies"),
     el("table", {class: "studies"},
        el("thead", {}, el("tr", {}, el("th", {}, "study"), el("th", {}, "question"),
                           el("th", {}, "answer (from the stored runs)"),
+                          el("th", {}, "leading measure: best value, estimate (interval)"),
                           el("th", {}, "runs stored"))),
        el("tbody", {}, rows)),
     body.others.length ? el("p", {class: "note"},
       "Also in the store (give their study files to 'hyperlab lab' to open them): ",
       body.others.map(o => `${o.name} (${o.runs} runs)`).join(", ")) : null);
+}
+
+function leadingText(m) {
+  if (!m) return "";
+  const k = m.percent ? 100 : 1;
+  const unit = m.percent ? " %" : m.unit ? ` ${m.unit}` : "";
+  return `${m.title}: ${m.best}, ${fmt(m.estimate * k)}${unit} ` +
+         `(${fmt(m.low === null ? null : m.low * k)} to ` +
+         `${fmt(m.high === null ? null : m.high * k)}, n = ${m.n})`;
 }
 
 // ---------------------------------------------------------------------------- a study
@@ -134,7 +163,10 @@ async function showStudy(name, knobs) {
     return;
   }
   const data = answer.body;
-  if (view.data === null || view.data.name !== data.name) view.hidden.clear();
+  if (view.data === null || view.data.name !== data.name) {
+    view.hidden.clear();
+    view.overlay = data.values.slice(0, 2).map(v => v.label);
+  }
   view.data = data;
   if (!data.metrics.includes(view.metric)) view.metric = data.metrics[0] || null;
   if (view.measure >= data.measures.length) view.measure = 0;
@@ -166,6 +198,25 @@ async function showStudy(name, knobs) {
        el("p", {class: "note"}, "Every seed a thin line (dotted while it trains), the median " +
           "of the seeds thick, the interquartile band shaded. Click a legend entry to hide or show a value; drag to " +
           "zoom, double-click to zoom out; hover for values."),
+       el("section", {id: "grid-box"},
+          el("h2", {}, "Grid"),
+          el("div", {id: "heatmap", class: "plot"}),
+          el("p", {class: "note"}, "The selected measure's estimate per pair of values (hover " +
+             "for its interval and the median of the seeds; grey: no estimate)."),
+          el("div", {id: "parallel", class: "plot"}),
+          el("p", {class: "note"}, "Parallel coordinates: every seed a line from its value " +
+             "on each swept axis to its result on the selected measure, coloured by it.")),
+       el("section", {id: "overlay-box"},
+          el("h2", {}, "Overlay two curves"),
+          el("div", {class: "controls"},
+             el("label", {}, "first ", el("select", {id: "overlay-0", onchange: e => {
+               view.overlay[0] = e.target.value; drawOverlay(); }})),
+             el("label", {}, " second ", el("select", {id: "overlay-1", onchange: e => {
+               view.overlay[1] = e.target.value; drawOverlay(); }}))),
+          el("div", {id: "overlay", class: "plot"}),
+          el("p", {class: "note"}, "A value: the median of its seeds with the interquartile " +
+             "band; a seed: its own curve. Same metric and axes as the curves above.")),
+       el("h2", {}, "Summary table"),
        el("pre", {id: "table"})));
   if (problem) showProblem(problem);
   drawResults();
@@ -323,6 +374,14 @@ function drawResults() {
         if (e.target.checked) view.hidden.delete(seed); else view.hidden.add(seed);
         drawCurves();
       }}), ` ${seed}`)));
+  const choices = data.values.flatMap(v => [
+    el("option", {value: v.label}, `${v.label} (median of seeds)`),
+    ...v.seeds.map(seed => el("option", {value: `${v.label}|${seed}`}, `${v.label}, seed ${seed}`))]);
+  [0, 1].forEach(k => {
+    const box = document.getElementById(`overlay-${k}`);
+    box.replaceChildren(...choices.map(o => o.cloneNode(true)));
+    box.value = view.overlay[k];
+  });
   drawMeasure();
   drawCurves();
 }
@@ -331,6 +390,7 @@ function drawMeasure() {
   const target = document.getElementById("measure-plot");
   const m = view.data.measures[view.measure];
   document.getElementById("measure-box").hidden = !m;    // no answer yet: nothing to plot
+  drawGrid();
   if (!m) { Plotly.purge(target); return; }
   const scale = m.percent ? 100 : 1;
   const traces = [];
@@ -363,40 +423,52 @@ function drawMeasure() {
     hovermode: "closest", margin: {t: 40}, showlegend: false}, PLOT_CONFIG);
 }
 
-function drawCurves() {
-  const target = document.getElementById("curves");
-  const metric = view.metric;
-  if (!metric) { Plotly.purge(target); target.replaceChildren(); return; }
+// The traces of value v (index i) on the metric and x axis in view: its band, then its seeds
+// (only seed `only` when given, else those not hidden) and its median (unless `only`).
+function valueTraces(v, i, only = null) {
+  const c = v.curves[view.metric];
+  if (!c || !v.seeds.length) return [];
   const traces = [];
-  view.data.values.forEach((v, i) => {
-    const c = v.curves[metric];
-    if (!c || !v.seeds.length) return;
-    const factors = view.x === "epochs" ? v.seeds.map(() => 1) : v.per_epoch[view.x];
-    const per = median(factors);
-    const xs = n => Array.from({length: n}, (_, e) => per === null ? null : (e + 1) * per);
-    const group = {legendgroup: v.label, showlegend: false, hoverinfo: "skip"};
+  const factors = view.x === "epochs" ? v.seeds.map(() => 1) : v.per_epoch[view.x];
+  const per = median(factors);
+  const xs = n => Array.from({length: n}, (_, e) => per === null ? null : (e + 1) * per);
+  const group = {legendgroup: v.label, showlegend: false, hoverinfo: "skip"};
+  if (only === null) {
     traces.push({...group, uid: `band-${i}-low`, x: xs(c.low.length), y: c.low,
                  mode: "lines", line: {width: 0}});
     traces.push({...group, uid: `band-${i}-high`, x: xs(c.high.length), y: c.high,
                  mode: "lines", line: {width: 0}, fill: "tonexty", fillcolor: color(i, 0.18)});
-    c.seeds.forEach((ys, k) => {
-      const scale = factors[k];           // null: unknown (wall time of a run in training)
-      const training = v.training[k] ? " (training)" : "";
-      traces.push({
-        uid: `seed-${i}-${v.seeds[k]}`, name: `${v.label} seed ${v.seeds[k]}`,
-        visible: !view.hidden.has(v.seeds[k]),
-        legendgroup: v.label, showlegend: false, mode: "lines",
-        x: ys.map((_, e) => scale === null ? null : (e + 1) * scale), y: ys,
-        line: {color: color(i, 0.45), width: 1, dash: training ? "dot" : "solid"},
-        hovertemplate: `${v.label}, seed ${v.seeds[k]}${training}: %{y:.4g} at %{x}` +
-                       "<extra></extra>"});
-    });
+  }
+  c.seeds.forEach((ys, k) => {
+    if (only !== null && v.seeds[k] !== only) return;
+    const scale = factors[k];           // null: unknown (wall time of a run in training)
+    const training = v.training[k] ? " (training)" : "";
+    traces.push({
+      uid: `seed-${i}-${v.seeds[k]}`, name: `${v.label}, seed ${v.seeds[k]}`,
+      visible: only !== null || !view.hidden.has(v.seeds[k]),
+      legendgroup: v.label, showlegend: only !== null, mode: "lines",
+      x: ys.map((_, e) => scale === null ? null : (e + 1) * scale), y: ys,
+      line: {color: color(i, only === null ? 0.45 : 1), width: only === null ? 1 : 2,
+             dash: training ? "dot" : "solid"},
+      hovertemplate: `${v.label}, seed ${v.seeds[k]}${training}: %{y:.4g} at %{x}` +
+                     "<extra></extra>"});
+  });
+  if (only === null) {
     traces.push({
       uid: `median-${i}`, name: v.label, legendgroup: v.label, mode: "lines",
       x: xs(c.median.length), y: c.median, line: {color: color(i), width: 2.5},
       hovertemplate: `${v.label}, median of ${v.seeds.length} seeds: %{y:.4g} at %{x}` +
                      "<extra></extra>"});
-  });
+  }
+  return traces;
+}
+
+function drawCurves() {
+  const target = document.getElementById("curves");
+  const metric = view.metric;
+  drawOverlay();
+  if (!metric) { Plotly.purge(target); target.replaceChildren(); return; }
+  const traces = view.data.values.flatMap((v, i) => valueTraces(v, i));
   Plotly.react(target, traces, {
     title: {text: metric},
     xaxis: {title: {text: X_TITLES[view.x]}},
@@ -405,6 +477,105 @@ function drawCurves() {
     // zoom and legend toggles survive the redraws as runs come in, not a change of view
     uirevision: `${view.data.name}|${metric}|${view.x}`,
     hovermode: "closest", margin: {t: 40}}, PLOT_CONFIG);
+}
+
+function drawOverlay() {
+  const target = document.getElementById("overlay");
+  const shown = view.metric && view.data.values.length > 1;
+  document.getElementById("overlay-box").hidden = !shown;
+  if (!shown) { Plotly.purge(target); return; }
+  const traces = view.overlay.flatMap(choice => {
+    const [label, seed] = (choice || "").split("|");
+    const i = view.data.values.findIndex(v => v.label === label);
+    return i < 0 ? [] : valueTraces(view.data.values[i], i, seed === undefined ? null : Number(seed))
+      .map(t => ({...t, uid: `overlay-${choice}-${t.uid}`}));
+  });
+  Plotly.react(target, traces, {
+    title: {text: `${view.metric}: ${view.overlay.filter(Boolean).join(" vs ")}`},
+    xaxis: {title: {text: X_TITLES[view.x]}}, yaxis: {title: {text: view.metric}, type: view.y},
+    uirevision: `${view.data.name}|${view.metric}|${view.x}|${view.overlay.join()}`,
+    hovermode: "closest", margin: {t: 40}}, PLOT_CONFIG);
+}
+
+// A grid study (two sweep axes): value i is row floor(i / columns), column i % columns.
+function drawGrid() {
+  const box = document.getElementById("grid-box");
+  const m = view.data.measures[view.measure];
+  const axes = view.data.axes;
+  box.hidden = !(m && axes.length === 2);
+  if (box.hidden) { Plotly.purge("heatmap"); Plotly.purge("parallel"); return; }
+  const [rows, cols] = axes;
+  const k = m.percent ? 100 : 1;
+  const byLabel = Object.fromEntries(m.values.map(v => [v.label, v]));
+  const cells = view.data.values.map((v, i) => ({
+    r: Math.floor(i / cols.labels.length), c: i % cols.labels.length, v: byLabel[v.label]}));
+  const known = cells.map(x => x.v && x.v.estimate).filter(x => x !== null && x !== undefined);
+  const [lo, hi] = [Math.min(...known), Math.max(...known)];
+  const t = x => hi > lo ? (x - lo) / (hi - lo) : 0.5;
+  const unit = m.percent ? " %" : m.unit ? ` ${m.unit}` : "";
+  const level = `${Math.round(100 * m.level)} % interval`;
+  const hover = x => {
+    if (!x.v) return "no runs";
+    const seeds = Object.values(x.v.seeds).filter(s => s !== null);
+    return `${rows.name} = ${rows.labels[x.r]}<br>${cols.name} = ${cols.labels[x.c]}<br>` +
+      `${m.title}: ${fmt(x.v.estimate === null ? null : x.v.estimate * k)}${unit} (${level}: ` +
+      `${fmt(x.v.low === null ? null : x.v.low * k)} to ${fmt(x.v.high === null ? null : x.v.high * k)}` +
+      `, n = ${x.v.n})<br>median of the ${seeds.length} seeds: ` +
+      `${fmt(seeds.length ? median(seeds) * k : null)}${unit}<br>${x.v.verdict}`;
+  };
+  const colorscale = SCALE.map((c, j) => [j / (SCALE.length - 1), c]);
+  Plotly.react("heatmap", [{
+    type: "scatter", mode: "markers+text", x: cells.map(x => x.c), y: cells.map(x => x.r),
+    text: cells.map(x => x.v ? fmt(x.v.estimate === null ? null : x.v.estimate * k, 3) : ""),
+    textfont: {color: cells.map(x => x.v && x.v.estimate !== null && t(x.v.estimate) > 0.6
+                                     ? "#222" : "#fff")},
+    hovertext: cells.map(hover), hoverinfo: "text",
+    marker: {size: 40, opacity: 0, color: known.length ? known.map(x => x * k) : [0],
+             colorscale, cmin: lo * k, cmax: hi * k, showscale: known.length > 0,
+             colorbar: {title: {text: `${m.title}${unit}`}}}}], {
+    title: {text: `${m.title} (estimate per pair of values)`},
+    shapes: cells.map(x => ({
+      type: "rect", x0: x.c - 0.5, x1: x.c + 0.5, y0: x.r - 0.5, y1: x.r + 0.5,
+      line: {color: "#fff", width: 2}, layer: "below",
+      fillcolor: x.v && x.v.estimate !== null ? shade(t(x.v.estimate)) : "#ccc"})),
+    xaxis: {tickvals: cols.labels.map((_, j) => j), ticktext: cols.labels, title: {text: cols.name},
+            range: [-0.5, cols.labels.length - 0.5], showgrid: false, zeroline: false},
+    yaxis: {tickvals: rows.labels.map((_, j) => j), ticktext: rows.labels, title: {text: rows.name},
+            range: [-0.5, rows.labels.length - 0.5], showgrid: false, zeroline: false},
+    uirevision: `${view.data.name}|${m.name}`, hovermode: "closest", margin: {t: 40}},
+    PLOT_CONFIG);
+  drawParallel(m, rows, cols, cells, k, unit);
+}
+
+function drawParallel(m, rows, cols, cells, k, unit) {
+  const results = cells.flatMap(x => x.v ? Object.entries(x.v.seeds)
+    .filter(([, y]) => y !== null).map(([seed, y]) => ({...x, seed, y: y * k})) : []);
+  const ys = results.map(x => x.y);
+  const [lo, hi] = [Math.min(...ys), Math.max(...ys)];
+  const t = y => hi > lo ? (y - lo) / (hi - lo) : 0.5;
+  const place = (j, n) => n > 1 ? j / (n - 1) : 0.5;
+  const traces = results.map(x => ({
+    type: "scatter", mode: "lines+markers", x: [0, 1, 2],
+    y: [place(x.r, rows.labels.length), place(x.c, cols.labels.length), t(x.y)],
+    line: {color: shade(t(x.y)), width: 1.5}, marker: {size: 4}, showlegend: false,
+    hovertemplate: `${rows.labels[x.r]} / ${cols.labels[x.c]}, seed ${x.seed}: ` +
+                   `${fmt(x.y)}${unit}<extra></extra>`}));
+  const ticks = (labels, at) => labels.map((label, j) => ({
+    x: at, y: place(j, labels.length), text: label, showarrow: false, xanchor: "right",
+    xshift: -6, font: {size: 11}}));
+  Plotly.react("parallel", traces, {
+    title: {text: `${m.title}: every seed (parallel coordinates)`},
+    xaxis: {tickvals: [0, 1, 2], ticktext: [rows.name, cols.name, `${m.title}${unit}`],
+            range: [-0.3, 2.3], showgrid: false, zeroline: false},
+    yaxis: {visible: false, range: [-0.08, 1.08]},
+    shapes: [0, 1, 2].map(x => ({type: "line", x0: x, x1: x, y0: 0, y1: 1,
+                                 line: {color: "#888", width: 1}})),
+    annotations: [...ticks(rows.labels, 0), ...ticks(cols.labels, 1),
+                  ...[[0, lo], [1, hi]].map(([y, v]) => ({
+                    x: 2, y, text: fmt(v), showarrow: false, xanchor: "right", xshift: -6,
+                    font: {size: 11}}))],
+    uirevision: `${view.data.name}|${m.name}`, hovermode: "closest", margin: {t: 40}},
+    PLOT_CONFIG);
 }
 
 window.addEventListener("hashchange", route);

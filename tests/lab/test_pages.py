@@ -1,0 +1,93 @@
+"""Offline pages of the lab's front end: a folder of study pages sharing one Plotly with an
+index (the cross-study table), and the compare views (grid heat map, parallel coordinates,
+overlay) drawn with networking off."""
+from __future__ import annotations
+
+import json
+import re
+
+import pytest
+
+from hyperlab import studies
+from hyperlab.lab import offline
+from hyperlab.studies.executors import stored_results
+from hyperlab.studies.store import Store
+
+from browser import needs_chromium
+from lab_cases import NO_NETWORK, console, run_chromium
+
+
+def embedded(page: str) -> dict:
+    found = re.search(r'<script type="application/json" id="lab-data">(.*?)</script>', page, re.S)
+    return json.loads(found[1])
+
+
+def between(dom: str, start: str, end: str) -> str:
+    return dom[dom.index(start):dom.index(end)]
+
+
+@pytest.fixture(scope="module")
+def pages(trained, grid, tmp_path_factory):
+    """The folder of study pages of the tiny study, the grid study and an unrun study."""
+    out = tmp_path_factory.mktemp("pages")
+    studied = []
+    for path, db in (trained, grid):
+        study = studies.load(path)
+        with Store(db) as store:
+            studied.append((study, stored_results(study, store)[0]))
+    unrun = studies.load(trained[0]).with_overrides(sets=["fit.epochs=2"])
+    with Store(trained[1]) as store:
+        studied.append((unrun, stored_results(unrun, store)[0]))
+    return out, offline.write_study_pages(studied, out)
+
+
+def test_one_page_per_study_with_runs_sharing_one_plotly(pages):
+    out, written = pages
+    assert written == [out / "index.html", out / "lab-tiny" / "report.html",
+                       out / "lab-grid" / "report.html"]
+    assert sorted(p.name for p in out.iterdir()) == [
+        "index.html", "lab-grid", "lab-tiny", "plotly-basic.min.js"]
+    plotly = (out / "plotly-basic.min.js").stat().st_size
+    for page in written[1:]:
+        text = page.read_text(encoding="utf-8")
+        assert '<script src="../plotly-basic.min.js"></script>' in text
+        assert page.stat().st_size < plotly / 5               # Plotly is not inline
+        markup = re.sub(r"<script[^>]*>.*?</script>", "", text, flags=re.S)
+        assert not re.search(r'\b(src|href)="(?!data:|#|\.\./index\.html)', markup)
+    index = embedded(written[0].read_text(encoding="utf-8"))
+    assert index["pages"] == {"lab-tiny": "lab-tiny/report.html",
+                              "lab-grid": "lab-grid/report.html"}
+    leading = {s["name"]: s["leading"] for s in index["list"]["studies"]}
+    assert leading["lab-grid"]["title"] == "final validation accuracy"
+    assert leading["lab-grid"]["best"] in ("0.0 / 0.01", "0.0 / 0.1", "0.9 / 0.01", "0.9 / 0.1")
+    assert leading["lab-grid"]["low"] <= leading["lab-grid"]["estimate"] <= \
+        leading["lab-grid"]["high"]
+
+
+@needs_chromium
+def test_the_index_lists_every_study_offline(pages, tmp_path):
+    out, _ = pages
+    proc = run_chromium((out / "index.html").as_uri(), tmp_path, *NO_NETWORK)
+    assert proc.returncode == 0, proc.stderr[-2000:]
+    assert not console(proc), console(proc)
+    rows = re.findall(r'<a href="(lab-[a-z]+/report\.html)">', proc.stdout)
+    assert rows == ["lab-tiny/report.html", "lab-grid/report.html"]
+    assert "leading measure" in proc.stdout and "final validation accuracy: " in proc.stdout
+
+
+@needs_chromium
+def test_a_grid_page_draws_heat_map_parallel_coordinates_and_overlay_offline(pages, tmp_path):
+    out, _ = pages
+    proc = run_chromium((out / "lab-grid" / "report.html").as_uri(), tmp_path, *NO_NETWORK)
+    assert proc.returncode == 0, proc.stderr[-2000:]
+    assert not console(proc), console(proc)
+    dom = proc.stdout
+    heat = between(dom, 'id="heatmap"', 'id="parallel"')
+    assert heat.count('class="textpoint"') == 4                  # one cell per pair of values
+    fills = re.findall(r'<path data-index="\d+"[^>]*fill: (rgb\([^)]*\))', heat)
+    assert len(fills) == 4 and len(set(fills)) > 1      # the cells, coloured by the measure
+    parallel = between(dom, 'id="parallel"', 'id="overlay-box"')
+    assert parallel.count('class="trace scatter') == 8           # 4 values x 2 seeds
+    overlay = between(dom, 'id="overlay-box"', 'id="table"')
+    assert len(set(re.findall(r'traceoverlay-[^"]*median-(\d)', overlay))) == 2
+    assert 'id="knobs"' not in dom                                 # read-only
