@@ -1,10 +1,12 @@
-"""Science commands: ``lr-sweep``, ``noise-scale``, ``epochs`` and ``critical-batch``.
+"""Science commands: ``lr-sweep``, ``noise-scale``, ``epochs``, ``critical-batch`` and
+``scaling-rule``.
 
     hyperlab lr-sweep                                    # blobs, the tutorial's MLP and SGD
     hyperlab lr-sweep --optimizer adam --seeds 10 --json
     hyperlab noise-scale --seeds 5 --epochs 10           # B_simple per epoch, over seeds
     hyperlab epochs --epochs 100                         # plateau, overfitting, patience
     hyperlab critical-batch batch-size                   # S_min, B_noise from stored runs
+    hyperlab scaling-rule my-grid.toml                   # lr* ∝ B^alpha from a batch x rate grid
 
 The measurements live in ``hyperlab.science``, imported only when a command runs; runs are
 stored in the results store (``--out``/``--db``) like a study's, so running the same
@@ -273,8 +275,62 @@ def cmd_critical_batch(args: argparse.Namespace) -> int:
     return 0
 
 
+SCALING = "scaling-rule"
+
+
+def add_scaling_rule_parser(subparsers: argparse._SubParsersAction) -> None:
+    """``hyperlab scaling-rule``: the exponent of lr* ∝ B^α from a batch x rate grid study."""
+    p = subparsers.add_parser(
+        SCALING, formatter_class=Formatter,
+        help="referee the learning-rate scaling rule: the best rate per batch size and the "
+             "exponent of lr* ∝ B^alpha with a seed-bootstrap interval (no training)",
+        description="From the stored runs of a study that sweeps fit.batch_size and "
+                    "compile.optimizer.learning_rate\nas a grid, per batch size the rate "
+                    "with the best median final --measure over the seeds, and\nthe "
+                    "least-squares exponent alpha of lr* ∝ B^alpha with a seed-bootstrap "
+                    "interval. A rule\n(linear 1, square root 0.5, none 0) is named only "
+                    "when the interval contains it and\nexcludes the other two. Writes the "
+                    "figure and JSON to OUT/<study>/scaling-rule/; trains\nnothing "
+                    "('hyperlab run' first).",
+        epilog="examples:\n"
+               "  hyperlab run my-grid.toml && hyperlab scaling-rule my-grid.toml\n"
+               "  hyperlab scaling-rule my-grid.toml --measure val_accuracy --json\n")
+    p.add_argument("study", metavar="STUDY_OR_FILE", help="a built-in study or a study file")
+    output_flags(p)
+    study_flags(p)
+    p.add_argument("--measure", default="loss", choices=("loss", "val_loss", "val_accuracy",
+                                                         "accuracy"),
+                   help="the final logged value that ranks the rates (default: loss, the "
+                        "final training loss; a run that diverged ranks last)")
+    p.add_argument("--json", action="store_true",
+                   help="print one JSON object on stdout (every run's value, the best rates, "
+                        "alpha, the verdict, the answer) instead of text")
+    p.set_defaults(handler=cmd_scaling_rule)
+
+
+def cmd_scaling_rule(args: argparse.Namespace) -> int:
+    """Read the stored runs, referee, write the figure and JSON, print the answer."""
+    from hyperlab._fileio import output_folder, write_text
+    from hyperlab.cli._common import load_study, stored_results
+    results, out = stored_results(args)
+    from hyperlab.science import figures
+    from hyperlab.science.scaling import scaling_rule
+    result = scaling_rule(load_study(args), results, measure=args.measure)
+    folder = output_folder(out / results.name / SCALING, "the scaling rule")
+    data = {**result.to_dict(),
+            "figures": [str(p) for p in figures.save_scaling_rule(result, folder)]}
+    write_text(folder / "scaling-rule.json", json.dumps(data, indent=1) + "\n",
+               "the scaling rule")
+    if args.json:
+        print(json.dumps(data))
+        return 0
+    print(f"{result.answer()}\n\n{result.table()}\n")
+    print(f"written to {folder}/")
+    return 0
+
+
 COMMANDS = (add_lr_sweep_parser, add_noise_scale_parser, add_epochs_parser,
-            add_critical_batch_parser)
+            add_critical_batch_parser, add_scaling_rule_parser)
 
 
 def sweep_config(args: argparse.Namespace) -> dict[str, Any]:

@@ -12,6 +12,8 @@ intervals, on top of the studies.
 - :func:`critical_batch` -- the critical batch size: steps to a target per batch size (the
   rate tuned per batch size when the study sweeps it) and the fit of
   S = S_min (1 + B_noise/B) with seed-bootstrap intervals;
+- :func:`scaling_rule` -- the scaling-rule referee: the best rate per batch size of a
+  batch size × rate grid and the exponent α of lr* ∝ B^α with a seed-bootstrap interval;
 - :func:`how_many_epochs` -- per seed, the plateau and the onset of overfitting, and an
   EarlyStopping calibrated to the validation accuracy's epoch-to-epoch noise.
 
@@ -21,6 +23,7 @@ imports it.
 from hyperlab.science.critical import CriticalBatch, critical_batch, fit_critical
 from hyperlab.science.epochs import EpochsAdvice, how_many_epochs
 from hyperlab.science.noise import NoiseScale, NoiseScaleCurve, noise_scale, noise_scale_curve
+from hyperlab.science.scaling import ScalingRule, scaling_rule
 from hyperlab.science.sharpness import (Sharpness, sharpness, sharpness_curve,
                                         stability_threshold, top_eigenvalue)
 from hyperlab.science.sweep import LRSweep, RangeTest, log_rates, lr_sweep
@@ -28,4 +31,4 @@ from hyperlab.science.sweep import LRSweep, RangeTest, log_rates, lr_sweep
 __all__ = ["lr_sweep", "log_rates", "LRSweep", "RangeTest", "sharpness", "sharpness_curve",
            "stability_threshold", "top_eigenvalue", "Sharpness", "noise_scale",
            "noise_scale_curve", "NoiseScale", "NoiseScaleCurve", "how_many_epochs",
-           "EpochsAdvice", "critical_batch", "fit_critical", "CriticalBatch"]
+           "EpochsAdvice", "critical_batch", "fit_critical", "CriticalBatch", "scaling_rule", "ScalingRule"]

@@ -19,6 +19,7 @@ fitted the same way in one pass.
 from __future__ import annotations
 
 import math
+import warnings
 from dataclasses import dataclass
 from typing import Any, Sequence
 
@@ -124,7 +125,8 @@ def _pick(steps: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     """Per batch size the median steps over the seeds of its best rate (the lowest median;
     the lowest rate on a tie) and that rate's index, from steps (..., batches, rates,
     seeds); +inf where no rate's median is finite."""
-    with np.errstate(invalid="ignore"):
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", RuntimeWarning)     # a cell no seed reached: NaN
         med = np.nanmedian(steps, axis=-1)
     med = np.where(np.isnan(med), np.inf, med)
     return med.min(axis=-1), med.argmin(axis=-1)

@@ -19,12 +19,13 @@ if TYPE_CHECKING:  # pragma: no cover
 
     from hyperlab.science.critical import CriticalBatch
     from hyperlab.science.noise import NoiseScaleCurve
+    from hyperlab.science.scaling import ScalingRule
     from hyperlab.science.sharpness import Sharpness
     from hyperlab.science.sweep import LRSweep
 
 __all__ = ["lr_sweep_figure", "sharpness_figure", "noise_scale_figure", "save",
            "save_lr_sweep", "save_noise_scale", "critical_batch_figure",
-           "save_critical_batch"]
+           "save_critical_batch", "scaling_rule_figure", "save_scaling_rule"]
 
 SEED_COLOR = "tab:blue"
 STABLE_COLOR = "tab:green"
@@ -296,3 +297,58 @@ def save_critical_batch(result: CriticalBatch, folder: str | Path,
                         name: str = "critical-batch") -> list[Path]:
     """Draw :func:`critical_batch_figure` into ``folder/name.png`` and ``.svg``; the paths."""
     return save(critical_batch_figure(result), Path(folder), name)
+
+
+def scaling_rule_figure(result: ScalingRule) -> Figure:
+    """Left: the median final measure over the batch size × rate grid, the best rate per
+    batch size marked. Right: the best rate against the batch size (log-log) with the
+    fitted lr* ∝ B^α and the linear, square-root and constant rules through the same
+    middle point."""
+    from hyperlab.science.scaling import RULES, nan_median
+    plt = pyplot()
+    fig, (left, right) = plt.subplots(1, 2, figsize=(11, 4.6))
+    g = result.grid
+    med = nan_median(np.where(np.isfinite(result.values), result.values, np.nan))
+    finite = med[np.isfinite(med)]
+    norm, note = None, ""
+    if "loss" in result.measure and finite.size and finite.min() > 0:
+        from matplotlib.colors import LogNorm
+        top = min(float(finite.max()), 100 * float(finite.min()))
+        norm, note = LogNorm(float(finite.min()), top), f", log scale, above {top:.3g} clipped"
+    image = left.imshow(med.T, origin="lower", aspect="auto", cmap="viridis", norm=norm,
+                        gid="grid")
+    fig.colorbar(image, ax=left, label=f"median final {result.measure} of the finite runs\n"
+                                       f"(blank: none{note})")
+    left.set_xticks(range(len(g.batches)), [str(b) for b in g.batches])
+    left.set_yticks(range(len(g.rates)), [f"{r:.3g}" for r in g.rates])
+    best = [g.rates.index(r) for r in result.best]
+    left.plot(range(len(g.batches)), best, "w*", markersize=10, gid="best",
+              label="best rate per batch size")
+    left.set_xlabel("batch size")
+    left.set_ylabel("learning rate")
+    left.legend(fontsize=7, loc="upper left")
+    b = np.array(g.batches, dtype=float)
+    right.plot(b, result.best, "o", color=SEED_COLOR, gid="best", label="best rate")
+    xs = np.geomspace(b.min() / 1.5, b.max() * 1.5, 50)
+    centre_b, centre_r = np.exp(np.log(b).mean()), np.exp(np.log(result.best).mean())
+    right.plot(xs, centre_r * (xs / centre_b) ** result.alpha, color=PICK_COLOR, gid="fit",
+               label=f"fit: α = {result.alpha:.2f} ({result.level:.0%} CI {result.low:.2f} "
+                     f"to {result.high:.2f})")
+    for (a, name), style in zip(RULES, (":", "--", "-.")):
+        right.plot(xs, centre_r * (xs / centre_b) ** a, color="gray", linestyle=style,
+                   linewidth=1, gid=f"rule-{a:g}", label=name)
+    right.set_xscale("log")
+    right.set_yscale("log")
+    right.set_ylim(g.rates[0] / 1.5, g.rates[-1] * 1.5)
+    right.set_xlabel("batch size B")
+    right.set_ylabel("best learning rate lr*")
+    right.legend(fontsize=7, loc="best")
+    fig.suptitle(f"Scaling rule: {result.setup()}", fontsize=10)
+    fig.tight_layout()
+    return fig
+
+
+def save_scaling_rule(result: ScalingRule, folder: str | Path, name: str = "scaling-rule"
+                      ) -> list[Path]:
+    """Draw :func:`scaling_rule_figure` into ``folder/name.png`` and ``.svg``; the paths."""
+    return save(scaling_rule_figure(result), Path(folder), name)
