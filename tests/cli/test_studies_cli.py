@@ -192,4 +192,9 @@ def test_reproduce_writes_the_studies_it_is_given(capsys, tmp_path):
         assert list((tmp_path / name).glob("*.png"))
     assert "[momentum]" not in readme and not (tmp_path / "momentum").exists()
     assert (tmp_path / "plateau-patience" / "plateau-patience-plateau.png").exists()
+    assert not list(tmp_path.glob("*/*.svg"))           # PNG only unless --svg
+    code, out, err = run(capsys, "reproduce", "step-decay", "--repeats", "1", "--svg",
+                         "--out", str(tmp_path), "--no-progress")   # stored: nothing trains
+    assert code == 0, err
     assert (tmp_path / "step-decay" / "step-decay-schedules.svg").exists()
+    assert not list((tmp_path / "plateau-patience").glob("*.svg"))

@@ -150,6 +150,9 @@ def add_reproduce_parser(subparsers: argparse._SubParsersAction) -> None:
     output_flags(p)
     study_flags(p, sets=False)
     _figure_flags(p)
+    p.add_argument("--svg", action="store_true",
+                   help="also write every figure as SVG beside its PNG (a third more time "
+                        "for tables and figures; 'hyperlab plot' writes both for one study)")
     p.add_argument("--no-progress", action="store_true", help="no progress bar")
     _executor_flags(p)
     p.set_defaults(handler=cmd_reproduce)
@@ -175,11 +178,12 @@ def _out_dir(path: str) -> Path:
 
 
 def publish(results: StudyResults, out: Path, question: str = "", *, x: str = "epochs",
-            y: str = "fit") -> str:
+            y: str = "fit", formats: tuple[str, ...] = ("png", "svg")) -> str:
     """Write summary.csv, verdict.json (the answer, the leading measure and every declared
     measure's comparison), the figures and summary.md (heading, ``question``, answer, the
     other measures' answers, table, links to the figures), each atomically; return the
-    table and answer. ``x`` and ``y`` choose the curves' axes (``hyperlab.reports.render``)."""
+    table and answer. ``x`` and ``y`` choose the curves' axes, ``formats`` the figures'
+    file formats (``hyperlab.reports.render``)."""
     from hyperlab._fileio import output_folder, write_text
     from hyperlab.reports import figures as figs
     from hyperlab.reports import summary
@@ -193,7 +197,7 @@ def publish(results: StudyResults, out: Path, question: str = "", *, x: str = "e
         {"study": results.name, "question": question, "answer": verdict["text"],
          "leading": verdict["leading"], "measures": verdict["measures"]}, indent=1) + "\n",
         "the verdict")
-    drawn = figs.render(results, folder, measures=measures, x=x, y=y)
+    drawn = figs.render(results, folder, measures=measures, x=x, y=y, formats=formats)
     write_text(folder / "summary.md", summary.to_markdown(
         rows, verdict, title=f"{results.name}: {results.description}", question=question,
         figures=[p.name for p in drawn if p.suffix == ".png"]), "the summary page")
@@ -251,10 +255,10 @@ def cmd_plot(args: argparse.Namespace) -> int:
     return 0
 
 
-def _timed_publish(results: StudyResults, out: Path, question: str, x: str, y: str
-                   ) -> tuple[str, float]:
+def _timed_publish(results: StudyResults, out: Path, question: str, x: str, y: str,
+                   formats: tuple[str, ...]) -> tuple[str, float]:
     start = time.perf_counter()
-    return publish(results, out, question, x=x, y=y), time.perf_counter() - start
+    return publish(results, out, question, x=x, y=y, formats=formats), time.perf_counter() - start
 
 
 def _reproduced(names: list[str]) -> list[str]:
@@ -288,7 +292,8 @@ def cmd_reproduce(args: argparse.Namespace) -> int:
         def done(study, results, seconds):
             runs = sum(len(v.runs) for v in results.values)
             pending.append((study.name, runs, seconds, pool.submit(
-                _timed_publish, results, out, study.question, args.x, args.y)))
+                _timed_publish, results, out, study.question, args.x, args.y,
+                ("png", "svg") if args.svg else ("png",))))
 
         try:
             executor.check()
