@@ -8,6 +8,9 @@
     GET  /api/jobs/current          the job in flight or last finished (null: none yet)
     GET  /api/jobs/ID/events        the job's progress as server-sent events, until it ends
     POST /api/jobs/ID/cancel        cancel it
+    GET  /api/playground            the playground's fields
+    POST /api/playground            train a playground setup (JSON body: its fields); 200 and
+                                    per seed its history and decision regions (409: busy)
 
 Every request must carry the token (``?token=`` or the ``X-Lab-Token`` header), else 403.
 The store is the only state: each request opens it, reads and closes it. Bad knobs are
@@ -18,6 +21,7 @@ from __future__ import annotations
 import asyncio
 import hmac
 import json
+import threading
 from contextlib import asynccontextmanager, contextmanager
 from importlib import resources
 from pathlib import Path
@@ -33,7 +37,7 @@ from starlette.staticfiles import StaticFiles
 from starlette.types import ASGIApp, Receive, Scope, Send
 
 from hyperlab import studies
-from hyperlab.lab import views
+from hyperlab.lab import playground, views
 from hyperlab.lab.jobs import FINISHED, Runner
 from hyperlab.studies.store import Store
 
@@ -84,6 +88,7 @@ def create_app(db: Path, token: str, files: tuple[Path, ...] = (),
     end once ``stopping()`` is true (the server is shutting down)."""
     catalog = views.Catalog(tuple(files))
     runner = Runner(db)
+    playing = threading.Lock()             # one playground setup trains at a time
 
     @contextmanager
     def store() -> Iterator[Store | None]:
@@ -187,6 +192,29 @@ def create_app(db: Path, token: str, files: tuple[Path, ...] = (),
         job.cancel.set()
         return JSONResponse(job.snapshot())
 
+    def playground_form(request: Request) -> Response:
+        return JSONResponse({"form": playground.form(), "max_run_epochs":
+                             playground.MAX_RUN_EPOCHS})
+
+    async def play(request: Request) -> Response:
+        try:
+            knobs = await request.json()
+        except ValueError:
+            knobs = None
+        if not isinstance(knobs, dict):
+            return JSONResponse({"error": "expected the fields as a JSON object"}, 400)
+        try:
+            setup = playground.parse(knobs)
+        except views.KnobError as err:
+            return error(err)
+        if not playing.acquire(blocking=False):
+            return JSONResponse({"error": "the playground is training another setup; try "
+                                          "again when it is done"}, 409)
+        try:
+            return JSONResponse(await asyncio.to_thread(playground.train, setup))
+        finally:
+            playing.release()
+
     @asynccontextmanager
     async def lifespan(app: Starlette) -> AsyncIterator[None]:
         yield
@@ -200,6 +228,8 @@ def create_app(db: Path, token: str, files: tuple[Path, ...] = (),
         Route("/api/jobs/current", current_job),
         Route("/api/jobs/{id}/events", job_events),
         Route("/api/jobs/{id}/cancel", cancel_job, methods=["POST"]),
+        Route("/api/playground", playground_form),
+        Route("/api/playground", play, methods=["POST"]),
         Mount("/static", StaticFiles(directory=str(STATIC)), name="static"),
     ], lifespan=lifespan)
     return TokenGuard(app, token)

@@ -1,4 +1,5 @@
-// The live lab's page: the studies list (#/) and one study (#/study/NAME?KNOBS), drawn
+// The live lab's page: the studies list (#/), one study (#/study/NAME?KNOBS) and the
+// playground (#/playground: two setups side by side on a 2-D dataset), drawn
 // from the JSON of hyperlab/lab/app.py with Plotly. Text is set with textContent only.
 // In an offline page (hyperlab/lab/offline.py) the JSON is embedded and the form hidden;
 // there `start` names the study shown at #/, `pages` maps a study to its own page and
@@ -97,6 +98,8 @@ function route() {
   const hash = location.hash || "#/";
   if ((hash === "#/" || hash === "#") && EMBEDDED && EMBEDDED.start) {
     showStudy(EMBEDDED.start, {});
+  } else if (hash.startsWith("#/playground") && !EMBEDDED) {
+    showPlayground();
   } else if (hash.startsWith("#/study/")) {
     const [name, query] = hash.slice("#/study/".length).split("?");
     showStudy(decodeURIComponent(name), Object.fromEntries(new URLSearchParams(query || "")));
@@ -128,6 +131,8 @@ async function showList() {
     el("td", {}, leadingText(s.leading)),
     el("td", {class: "num"}, `${s.stored} / ${s.planned}`)));
   show(
+    EMBEDDED ? null : el("p", {class: "note"}, el("a", {href: "#/playground", id: "to-playground"},
+      "Playground"), ": train a small network on a 2-D dataset, two setups side by side."),
     el("h1", {}, "Studies"),
     el("table", {class: "studies"},
        el("thead", {}, el("tr", {}, el("th", {}, "study"), el("th", {}, "question"),
@@ -466,8 +471,7 @@ function valueTraces(v, i, only = null) {
 function drawCurves() {
   const target = document.getElementById("curves");
   const metric = view.metric;
-  drawOverlay();
-  if (!metric) { Plotly.purge(target); target.replaceChildren(); return; }
+  if (!metric) { Plotly.purge(target); target.replaceChildren(); drawOverlay(); return; }
   const traces = view.data.values.flatMap((v, i) => valueTraces(v, i));
   Plotly.react(target, traces, {
     title: {text: metric},
@@ -477,6 +481,7 @@ function drawCurves() {
     // zoom and legend toggles survive the redraws as runs come in, not a change of view
     uirevision: `${view.data.name}|${metric}|${view.x}`,
     hovermode: "closest", margin: {t: 40}}, PLOT_CONFIG);
+  drawOverlay();
 }
 
 function drawOverlay() {
@@ -484,11 +489,11 @@ function drawOverlay() {
   const shown = view.metric && view.data.values.length > 1;
   document.getElementById("overlay-box").hidden = !shown;
   if (!shown) { Plotly.purge(target); return; }
-  const traces = view.overlay.flatMap(choice => {
+  const traces = view.overlay.flatMap((choice, k) => {
     const [label, seed] = (choice || "").split("|");
     const i = view.data.values.findIndex(v => v.label === label);
     return i < 0 ? [] : valueTraces(view.data.values[i], i, seed === undefined ? null : Number(seed))
-      .map(t => ({...t, uid: `overlay-${choice}-${t.uid}`}));
+      .map(t => ({...t, uid: `overlay${k}-${t.uid}`}));   // uids name CSS classes: no '.'
   });
   Plotly.react(target, traces, {
     title: {text: `${view.metric}: ${view.overlay.filter(Boolean).join(" vs ")}`},
@@ -576,6 +581,116 @@ function drawParallel(m, rows, cols, cells, k, unit) {
                     font: {size: 11}}))],
     uirevision: `${view.data.name}|${m.name}`, hovermode: "closest", margin: {t: 40}},
     PLOT_CONFIG);
+}
+
+// ---------------------------------------------------------------------------- playground
+async function showPlayground() {
+  leave();
+  const {body} = await call("/api/playground");
+  show(el("h1", {}, "Playground"),
+       el("p", {class: "description"}, "A small network on a 2-D dataset: each seed's " +
+          "decision regions (the predicted class's colour, stronger where the model is more " +
+          "confident) over the training points, and its curves. Nothing is stored."),
+       el("div", {class: "sides"}, ["A", "B"].map(side => playSide(side, body))));
+}
+
+function playSide(side, body) {
+  const fields = body.form.map(f => {
+    const attrs = {name: f.key, id: `play-${side}-${f.key}`};
+    const input = f.choices
+      ? el("select", attrs, f.choices.map(c => el("option", {value: c, selected: c === f.value}, c)))
+      : el("input", {...attrs, value: f.value, size: 10});
+    return el("div", {class: "field"}, el("label", {for: attrs.id}, f.label), input,
+              el("span", {class: "error", id: `play-${side}-error-${f.key}`}));
+  });
+  const box = el("section", {class: "side", id: `side-${side}`},
+    el("h2", {}, `Setup ${side}`),
+    el("form", {class: "play", onsubmit: e => e.preventDefault()}, fields,
+       el("div", {class: "buttons"},
+          el("button", {type: "button", id: `play-${side}-train`,
+                        onclick: () => play(side)}, "Train")),
+       el("p", {class: "note", id: `play-${side}-status`}),
+       el("p", {class: "error", id: `play-${side}-form-error`})),
+    el("div", {id: `play-${side}-result`}));
+  return box;
+}
+
+async function play(side) {
+  const form = document.querySelector(`#side-${side} form`);
+  const knobs = {};
+  for (const input of form.querySelectorAll("[name]")) knobs[input.name] = input.value;
+  for (const span of form.querySelectorAll(".error")) span.textContent = "";
+  const status = document.getElementById(`play-${side}-status`);
+  const button = document.getElementById(`play-${side}-train`);
+  status.textContent = "training…"; button.disabled = true;
+  try {
+    const answer = await call("/api/playground", {}, {method: "POST",
+      headers: {"content-type": "application/json"}, body: JSON.stringify(knobs)});
+    if (!answer.ok) {
+      status.textContent = "";
+      (document.getElementById(`play-${side}-error-${answer.body.knob}`) ||
+       document.getElementById(`play-${side}-form-error`)).textContent = answer.body.error;
+      return;
+    }
+    const r = answer.body;
+    status.textContent = `${r.seeds.length} seeds × ${r.setup.epochs} epochs trained in ` +
+                         `${r.seconds.train} s (${r.seconds.total} s with the regions)`;
+    drawPlay(side, r);
+  } finally {
+    button.disabled = false;
+  }
+}
+
+function drawPlay(side, r) {
+  const last = r.epochs.length - 1;
+  const canvases = r.seeds.map(s => el("canvas", {width: 240, height: 240, class: "region",
+                                                  id: `play-${side}-seed-${s.seed}`}));
+  const label = el("span", {id: `play-${side}-epoch`});
+  const scrub = el("input", {type: "range", min: 0, max: last, value: last,
+                             id: `play-${side}-scrub`, class: "scrub"});
+  const curves = el("div", {id: `play-${side}-curves`, class: "plot small"});
+  document.getElementById(`play-${side}-result`).replaceChildren(
+    el("div", {class: "controls"}, "epoch ", scrub, " ", label),
+    el("div", {class: "regions"}, canvases.map((c, j) => el("figure", {}, c,
+      el("figcaption", {}, `seed ${r.seeds[j].seed}`)))),
+    curves);
+  const images = r.seeds.map(s => s.frames.map(src => Object.assign(new Image(), {src})));
+  const [x0, x1, y0, y1] = r.extent;
+  const draw = frame => {
+    label.textContent = `${r.epochs[frame]} of ${r.setup.epochs}`;
+    canvases.forEach((canvas, j) => {
+      const ctx = canvas.getContext("2d");
+      const paint = () => {
+        ctx.imageSmoothingEnabled = true;
+        ctx.strokeStyle = "rgba(255,255,255,0.8)";
+        ctx.lineWidth = 0.7;
+        ctx.drawImage(images[j][frame], 0, 0, canvas.width, canvas.height);
+        r.points.x.forEach((x, k) => {
+          ctx.fillStyle = r.colors[r.points.label[k]];
+          ctx.beginPath();
+          ctx.arc((x - x0) / (x1 - x0) * canvas.width,
+                  (1 - (r.points.y[k] - y0) / (y1 - y0)) * canvas.height, 2.4, 0, 2 * Math.PI);
+          ctx.fill();
+          ctx.stroke();
+        });
+      };
+      if (images[j][frame].complete) paint(); else images[j][frame].onload = paint;
+    });
+    Plotly.relayout(curves, {shapes: [{type: "line", x0: r.epochs[frame], x1: r.epochs[frame],
+      yref: "paper", y0: 0, y1: 1, line: {color: "#888", dash: "dot"}}]});
+  };
+  const traces = r.seeds.flatMap((s, j) => ["loss", "val_accuracy"].map((key, k) => ({
+    type: "scatter", mode: "lines", name: `seed ${s.seed} ${key}`, yaxis: k ? "y2" : "y",
+    x: s.history[key].map((_, e) => e + 1), y: s.history[key],
+    line: {color: color(j), width: 1.5, dash: k ? "solid" : "dot"},
+    hovertemplate: `seed ${s.seed}, ${key}: %{y:.4g} at epoch %{x}<extra></extra>`})));
+  Plotly.newPlot(curves, traces, {
+    title: {text: "loss (dotted, left axis), val_accuracy (solid, right axis)", font: {size: 13}},
+    xaxis: {title: {text: "epoch"}}, yaxis: {title: {text: "loss"}},
+    yaxis2: {title: {text: "val_accuracy"}, overlaying: "y", side: "right", range: [0, 1]},
+    showlegend: false, hovermode: "closest", margin: {t: 40}},
+    {...PLOT_CONFIG, displayModeBar: false}).then(() => draw(last));
+  scrub.addEventListener("input", () => draw(Number(scrub.value)));
 }
 
 window.addEventListener("hashchange", route);
