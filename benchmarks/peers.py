@@ -16,6 +16,19 @@ Scenarios (each framework in a fresh process; hyperlab with an empty compilation
   achieved GFLOP/s (forward + backward of every training batch, forward of the validation
   set), beside the rate a plain jitted ``jnp.dot`` loop of the same matrix shapes reaches.
 
+- ``tutorial``, hyperlab only: the same run written as the shortest JAX program (one jitted
+  ``lax.scan`` over epochs of a ``lax.scan`` over batches, the same shuffling, momentum
+  update, last smaller batch and validation): the floor of the per-step cost on this
+  machine, beside hyperlab's compiled ``fit``.
+- ``--studies``: ``hyperlab reproduce tutorial`` (the ten tutorial studies, ``--repeats``
+  seeds each; ``--studies all`` for all seventeen) in a fresh process with an empty
+  compilation cache, then again with the cache it filled: wall clock, the CPU time of the
+  process and its children, peak memory, and a profile of the cold run — the distinct
+  training programs and the CPU it takes to compile them (each compiled alone, in a third
+  process), the training time and the tables-and-figures time of each study. Keras and
+  PyTorch beside it are their compiled tutorial run × the number of runs (extrapolated,
+  not measured: the studies' runs are all of the tutorial run's size or smaller).
+
 Keras (``pip install tensorflow-cpu``) and PyTorch (``pip install torch==2.13.0``) are
 measured where they import, else reported as absent.
 """
@@ -120,6 +133,53 @@ def run_torch(scenario: str, fits: int):
         yield time.perf_counter() - start, acc
 
 
+def minimal_scan(fits: int) -> float:
+    """Best time of the tutorial run as the shortest JAX program (see the module docstring)."""
+    import jax
+    import jax.numpy as jnp
+    (x, y), (vx, vy) = (tuple(map(jnp.asarray, pair)) for pair in data("tutorial"))
+    sizes, lr, momentum, epochs = settings("tutorial")
+    n, bs = len(x), 32
+    full, rest = divmod(n, bs)
+
+    def loss(p, x, y):
+        h = jax.nn.relu(x @ p[0] + p[1])
+        logp = jax.nn.log_softmax(h @ p[2] + p[3])
+        return -jnp.mean(jnp.sum(y * logp, 1)), logp
+
+    def step(carry, batch):
+        p, m, sums = carry
+        (value, logp), g = jax.value_and_grad(loss, has_aux=True)(p, *batch)
+        m = [momentum * mi - lr * gi for mi, gi in zip(m, g)]
+        hits = jnp.sum(jnp.argmax(logp, 1) == jnp.argmax(batch[1], 1))
+        return ([pi + mi for pi, mi in zip(p, m)], m,
+                sums + jnp.stack([value * len(batch[0]), hits])), None
+
+    def epoch(carry, key):
+        p, m = carry
+        perm = jax.random.permutation(key, n)
+        xs, ys = x[perm], y[perm]
+        blocks = (xs[:full * bs].reshape(full, bs, -1), ys[:full * bs].reshape(full, bs, -1))
+        (p, m, sums), _ = jax.lax.scan(step, (p, m, jnp.zeros(2)), blocks)
+        if rest:
+            (p, m, sums), _ = step((p, m, sums), (xs[full * bs:], ys[full * bs:]))
+        val, logp = loss(p, vx, vy)
+        hits = jnp.mean(jnp.argmax(logp, 1) == jnp.argmax(vy, 1))
+        return (p, m), jnp.stack([sums[0] / n, sums[1] / n, val, hits])
+
+    @jax.jit
+    def run(key):
+        k1, k2 = jax.random.split(key)
+        p = [jax.random.normal(k1, (sizes[0], sizes[1])) * 0.1, jnp.zeros(sizes[1]),
+             jax.random.normal(k2, (sizes[1], sizes[2])) * 0.1, jnp.zeros(sizes[2])]
+        m = [jnp.zeros_like(a) for a in p]
+        return jax.lax.scan(epoch, (p, m), jax.random.split(key, epochs))[1]
+
+    run(jax.random.PRNGKey(0)).block_until_ready()
+    return min(_timed(lambda: run(jax.random.PRNGKey(1)).block_until_ready())
+               for _ in range(fits))
+
+
 def matmul_rate() -> float:
     """GFLOP/s of a jitted loop of the lecture's batch matmuls (forward and both backward
     products of every layer), the ceiling a training step could reach."""
@@ -162,7 +222,69 @@ def measure(framework: str, scenario: str) -> dict:
         out["gflops"] = round(lecture_flops() / out["again_s"] / 1e9, 1)
         if framework == "hyperlab":
             out["matmul_loop_gflops"] = round(matmul_rate(), 1)
+    elif framework == "hyperlab":
+        out["minimal_scan_s"] = round(minimal_scan(3), 4)
     return out
+
+
+# ---------------------------------------------------------------------------- studies
+def _reproduce(which: str, repeats: int, cache: str, out: str) -> dict:
+    """One ``hyperlab reproduce`` in a fresh process: wall, CPU of it and its children
+    (the tables-and-figures process included), and the per-study table it prints."""
+    import re
+    import resource
+    env = dict(os.environ, HYPERLAB_CACHE_DIR=cache)
+    names = [] if which == "all" else [which]
+    before = resource.getrusage(resource.RUSAGE_CHILDREN)
+    start = time.perf_counter()
+    proc = subprocess.run([sys.executable, "-m", "hyperlab", "reproduce", *names, "--repeats",
+                           str(repeats), "--out", out, "--no-progress"], env=env,
+                          capture_output=True, text=True, check=True)
+    wall = time.perf_counter() - start
+    after = resource.getrusage(resource.RUSAGE_CHILDREN)
+    rows = re.findall(r"^\| \[([\w-]+)\]\S* \| (\d+) \| ([\d.]+) \| ([\d.]+) \|$",
+                      proc.stdout, re.M)
+    return {"wall_s": round(wall, 1),
+            "cpu_s": round(after.ru_utime + after.ru_stime - before.ru_utime - before.ru_stime, 1),
+            "runs": sum(int(r) for _, r, _, _ in rows),
+            "train_s": round(sum(float(t) for _, _, t, _ in rows), 1),
+            "figures_s": round(sum(float(f) for _, _, _, f in rows), 1)}
+
+
+def compile_profile(which: str) -> dict:
+    """The distinct training programs of the studies and the CPU and wall time to compile
+    them one after another (empty cache, nothing trained): the compilation share of a cold
+    ``reproduce``."""
+    import resource
+    from hyperlab import studies
+    from hyperlab.studies import planner
+    from hyperlab.studies.executors import core
+    from hyperlab.studies.executors.local import LocalExecutor  # noqa: F401 (import cost out)
+    names = studies.builtin_names()
+    names = names if which == "all" else names[:len(studies.TUTORIAL)]
+    cohorts = {}
+    for name in names:
+        for group in planner.cohorts(planner.plan(studies.get(name))[1], 10 ** 6, None):
+            cohort = core.build_cohort(group)
+            cohorts.setdefault(cohort.program, cohort)
+    usage = lambda: sum(resource.getrusage(resource.RUSAGE_SELF)[:2])  # noqa: E731
+    cpu, start = usage(), time.perf_counter()
+    for cohort in cohorts.values():
+        cohort.compile()
+    return {"programs": len(cohorts), "compile_cpu_s": round(usage() - cpu, 1),
+            "compile_wall_s": round(time.perf_counter() - start, 1)}
+
+
+def measure_studies(which: str, repeats: int) -> dict:
+    with tempfile.TemporaryDirectory() as tmp:
+        cache = os.path.join(tmp, "cache")
+        cold = _reproduce(which, repeats, cache, os.path.join(tmp, "cold"))
+        warm = _reproduce(which, repeats, cache, os.path.join(tmp, "warm"))
+        env = dict(os.environ, HYPERLAB_CACHE_DIR=os.path.join(tmp, "empty"))
+        profile = subprocess.run([sys.executable, __file__, "--compile-profile", which],
+                                 env=env, check=True, capture_output=True, text=True).stdout
+    return {"which": which, "repeats": repeats, "cold": cold, "warm": warm,
+            "profile": json.loads(profile.strip().splitlines()[-1])}
 
 
 def available(framework: str) -> bool:
@@ -174,10 +296,17 @@ def available(framework: str) -> bool:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--json", action="store_true", help="print one JSON object")
+    parser.add_argument("--studies", choices=("tutorial", "all"),
+                        help="also time 'hyperlab reproduce' of these studies, cold and warm")
+    parser.add_argument("--repeats", type=int, default=10, help="seeds per value (--studies)")
     parser.add_argument("--one", nargs=2, metavar=("FRAMEWORK", "SCENARIO"), help=argparse.SUPPRESS)
+    parser.add_argument("--compile-profile", help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.one:
         print(json.dumps(measure(*args.one)))
+        return
+    if args.compile_profile:
+        print(json.dumps(compile_profile(args.compile_profile)))
         return
     results: dict = {}
     for framework in FRAMEWORKS:
@@ -193,6 +322,8 @@ def main() -> None:
             results[framework][scenario] = json.loads(out.strip().splitlines()[-1])
     report = {"machine": f"{platform.machine()}, {os.cpu_count()} CPUs, {platform.platform()}",
               "python": platform.python_version(), "results": results}
+    if args.studies:
+        report["studies"] = measure_studies(args.studies, args.repeats)
     if args.json:
         print(json.dumps(report, indent=2))
         return
@@ -210,12 +341,31 @@ def main() -> None:
     if isinstance(hl, dict):
         print(f"plain jnp.dot loop at the lecture's shapes: "
               f"{hl['lecture']['matmul_loop_gflops']} GFLOP/s")
+        print(f"the tutorial run as the shortest JAX program: {hl['tutorial']['minimal_scan_s']} s "
+              f"(hyperlab's fit: {hl['tutorial']['again_s']} s)")
         for peer in ("keras", "torch"):
             if isinstance(results.get(peer), dict):
                 for scenario in SCENARIOS:
                     p, h = results[peer][scenario], hl[scenario]
                     print(f"{peer} / hyperlab, {scenario}: first {p['first_s'] / h['first_s']:.1f}x, "
                           f"again {p['again_s'] / h['again_s']:.1f}x")
+    if "studies" in report:
+        print_studies(report["studies"], results)
+
+
+def print_studies(st: dict, results: dict) -> None:
+    cold, warm, prof = st["cold"], st["warm"], st["profile"]
+    print(f"hyperlab reproduce {st['which']} --repeats {st['repeats']} ({cold['runs']} runs):")
+    for label, r in (("cold cache", cold), ("warm cache", warm)):
+        print(f"  {label}: {r['wall_s']} s wall, {r['cpu_s']} s CPU; training {r['train_s']} s, "
+              f"tables and figures {r['figures_s']} s (a second process)")
+    print(f"  {prof['programs']} training programs: {prof['compile_cpu_s']} s CPU "
+          f"({prof['compile_wall_s']} s wall) to compile them one after another")
+    for peer in ("keras", "torch"):
+        if isinstance(results.get(peer), dict):
+            est = results[peer]["tutorial"]["again_s"] * cold["runs"]
+            print(f"  {peer}, extrapolated: {cold['runs']} x {results[peer]['tutorial']['again_s']} s "
+                  f"= {est:.0f} s ({est / cold['wall_s']:.0f}x hyperlab's cold wall)")
 
 
 if __name__ == "__main__":
