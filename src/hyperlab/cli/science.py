@@ -1,5 +1,5 @@
 """Science commands: ``lr-sweep``, ``noise-scale``, ``epochs``, ``critical-batch`` and
-``scaling-rule``.
+``scaling-rule`` and ``doctor``.
 
     hyperlab lr-sweep                                    # blobs, the tutorial's MLP and SGD
     hyperlab lr-sweep --optimizer adam --seeds 10 --json
@@ -7,6 +7,7 @@
     hyperlab epochs --epochs 100                         # plateau, overfitting, patience
     hyperlab critical-batch batch-size                   # S_min, B_noise from stored runs
     hyperlab scaling-rule my-grid.toml                   # lr* ∝ B^alpha from a batch x rate grid
+    hyperlab doctor --lr 50                              # why a run does not learn
 
 The measurements live in ``hyperlab.science``, imported only when a command runs; runs are
 stored in the results store (``--out``/``--db``) like a study's, so running the same
@@ -329,8 +330,145 @@ def cmd_scaling_rule(args: argparse.Namespace) -> int:
     return 0
 
 
+DOCTOR = "doctor"
+DOCTOR_EPOCHS = 20
+
+
+def add_doctor_parser(subparsers: argparse._SubParsersAction) -> None:
+    """``hyperlab doctor``: why a run does not learn, one finding per line."""
+    p = subparsers.add_parser(
+        DOCTOR, formatter_class=Formatter,
+        help="why a run does not learn: train it with diagnostics and report each "
+             "pathology with the follow-up that tests its fix",
+        description="Train the run the flags describe (those of 'hyperlab fit', plus the "
+                    "output activation and\nthe loss) once with diagnostics and report, one "
+                    "line each: an output activation the\nloss does not expect, the epoch "
+                    "the loss stops being finite, a loss that never fell below\nthe chance "
+                    "loss of the labels, dead ReLU layers, gradient-norm spikes, and (SGD) a "
+                    "top\nHessian eigenvalue above the stability threshold (2 + 2 momentum)/"
+                    "rate at the end. Each\nfinding comes with the command that tests its "
+                    "fix; --run runs the first one's.",
+        epilog="examples:\n"
+               "  hyperlab doctor --lr 50                       # the loss blows up\n"
+               "  hyperlab doctor --output-activation linear    # cross-entropy needs softmax\n"
+               "  hyperlab doctor --lr 50 --run --json\n")
+    train = setup_flags(p, "any other optimizer argument, repeatable "
+                           "(e.g. --opt-arg nesterov=true)", lr=True)
+    train.add_argument("--epochs", type=int, default=DOCTOR_EPOCHS, metavar="N",
+                       help=f"epochs (default: {DOCTOR_EPOCHS})")
+    train.add_argument("--seed", type=int, default=0, metavar="N",
+                       help="seed of the weights and the shuffling (default: 0)")
+    head = p.add_argument_group("output layer and loss")
+    head.add_argument("--output-activation", default="softmax", metavar="NAME",
+                      help="activation of the output layer (default: softmax)")
+    head.add_argument("--loss", default="categorical_crossentropy", metavar="NAME",
+                      help="the loss (default: categorical_crossentropy)")
+    out = p.add_argument_group("output")
+    out.add_argument("--run", action="store_true",
+                     help="then run the first finding's follow-up command")
+    out.add_argument("--json", action="store_true",
+                     help="print one JSON object on stdout (the findings with their "
+                          "commands, the chance loss, the sharpness, the history)")
+    p.set_defaults(handler=cmd_doctor)
+
+
+def setup_words(args: argparse.Namespace) -> list[str]:
+    """The flags of :func:`setup_flags` as given (without --lr), for a follow-up command."""
+    words = ["--dataset", args.dataset]
+    for item in args.data_arg or []:
+        words += ["--data-arg", item]
+    words += ["--hidden", *map(str, args.hidden), "--activation", args.activation,
+              "--initializer", args.initializer, "--optimizer", args.optimizer]
+    if args.momentum is not None:
+        words += ["--momentum", f"{args.momentum:g}"]
+    for item in args.opt_arg or []:
+        words += ["--opt-arg", item]
+    words += ["--batch-size", str(args.batch_size)] + (["--no-shuffle"] if args.no_shuffle
+                                                       else [])
+    return words
+
+
+def follow_up(kind: str, args: argparse.Namespace, rate: float | None) -> str:
+    """The command that tests the fix of a finding of ``kind`` (``rate``: the run's)."""
+    import shlex
+    doctor = ["hyperlab", DOCTOR, *setup_words(args), "--epochs", str(args.epochs),
+              "--seed", str(args.seed)]
+    doctor += ["--lr", f"{args.lr:g}"] if args.lr is not None else []
+    head = ["--output-activation", args.output_activation, "--loss", args.loss]
+    sweep = ["hyperlab", NAME, *setup_words(args)]
+    if kind == "mismatch":
+        pair = (["--output-activation", "sigmoid", "--loss", "binary_crossentropy"]
+                if args.loss == "binary_crossentropy" and args.output_activation != "softmax"
+                else ["--output-activation", "softmax", "--loss", "categorical_crossentropy"])
+        return shlex.join(doctor + pair)
+    if kind == "grad_spike":
+        return shlex.join(doctor + head + ["--opt-arg", "global_clipnorm=1.0"])
+    if kind == "chance" or rate is None:
+        return shlex.join(sweep)          # the default range: does any rate learn?
+    return shlex.join(sweep + ["--low", f"{rate / 1000:.3g}", "--high", f"{rate:.3g}",
+                               "--rates", "7"])   # the rates below this one
+
+
+def cmd_doctor(args: argparse.Namespace) -> int:
+    """Train with diagnostics, print one line per finding with its follow-up (or run it)."""
+    if args.epochs < 3:
+        raise ValueError(f"--epochs must be an int >= 3, got {args.epochs}")
+    if args.seed < 0:
+        raise ValueError(f"--seed must be an int >= 0, got {args.seed}")
+    config = rate_config(args)
+    from hyperlab.engine import activations, losses
+    try:
+        loss = losses.get(args.loss)
+    except ValueError as err:
+        raise ValueError(f"--loss: {err}") from None
+    try:
+        activations.get(args.output_activation)
+    except ValueError as err:
+        raise ValueError(f"--output-activation: {err}") from None
+    from hyperlab.data import datasets
+    from hyperlab.engine import layers
+    from hyperlab.engine.model import Sequential
+    from hyperlab.science.doctor import diagnose
+    from hyperlab.studies import build, from_dict
+    resolved = from_dict({**config, "name": DOCTOR, "axis": "run", "repeats": 1},
+                         source=DOCTOR).variants()[0].config
+    ds = datasets.get(**resolved["data"])
+    stack = build.build_layers(resolved, tuple(ds.x_train.shape[1:]), ds.n_classes)
+    stack[-1] = layers.Dense(ds.n_classes, args.output_activation)
+    model = Sequential(stack, seed=args.seed)
+    model.compile(build.build_optimizer(resolved), loss, ["accuracy"])
+    sparse = loss == "sparse_categorical_crossentropy"
+    y, vy = ((ds.y_train, ds.y_val) if sparse else
+             (datasets.to_categorical(ds.y_train, ds.n_classes),
+              datasets.to_categorical(ds.y_val, ds.n_classes)))
+    batch = build.batch_size(resolved["fit"]["batch_size"], len(y))
+    found = diagnose(model, ds.x_train, y, epochs=args.epochs, batch_size=batch,
+                     validation_data=(ds.x_val, vy) if len(vy) else None, seed=args.seed,
+                     shuffle=resolved["fit"].get("shuffle", True))
+    rate = resolved["compile"]["optimizer"].get("learning_rate")
+    rate = rate if isinstance(rate, (int, float)) else None
+    commands = [follow_up(f.kind, args, rate) for f in found.findings]
+    if args.json:
+        data = found.to_dict()
+        for item, command in zip(data["findings"], commands):
+            item["follow_up"] = command
+        print(json.dumps(data))
+    else:
+        for line, command in zip(found.lines(), commands or [None]):
+            print(line + (f"  ->  {command}" if command else ""))
+    if args.run and commands:
+        import shlex
+        import subprocess
+        import sys
+        print(f"running: {commands[0]}", file=sys.stderr if args.json else sys.stdout,
+              flush=True)
+        return subprocess.run([sys.executable, "-m", "hyperlab",
+                               *shlex.split(commands[0])[1:]]).returncode
+    return 0
+
+
 COMMANDS = (add_lr_sweep_parser, add_noise_scale_parser, add_epochs_parser,
-            add_critical_batch_parser, add_scaling_rule_parser)
+            add_critical_batch_parser, add_scaling_rule_parser, add_doctor_parser)
 
 
 def sweep_config(args: argparse.Namespace) -> dict[str, Any]:
@@ -428,6 +566,11 @@ def training_config(args: argparse.Namespace, least_epochs: int) -> dict[str, An
                                ("--epochs", args.epochs, least_epochs)):
         if value < least:
             raise ValueError(f"{flag} must be an int >= {least}, got {value}")
+    return rate_config(args)
+
+
+def rate_config(args: argparse.Namespace) -> dict[str, Any]:
+    """The configuration of the flags of :func:`setup_flags` with --lr."""
     opt_args = parse_pairs(args.opt_arg, "--opt-arg")
     if args.lr is not None:
         if "learning_rate" in opt_args or "lr" in opt_args:
