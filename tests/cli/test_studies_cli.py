@@ -193,6 +193,9 @@ def test_reproduce_writes_the_studies_it_is_given(capsys, tmp_path):
     assert "[momentum]" not in readme and not (tmp_path / "momentum").exists()
     assert (tmp_path / "plateau-patience" / "plateau-patience-plateau.png").exists()
     assert not list(tmp_path.glob("*/*.svg"))           # PNG only unless --svg
+    index = (tmp_path / "index.html").read_text()       # the interactive pages, offline
+    for name in names:
+        assert f"{name}/report.html" in index and (tmp_path / name / "report.html").exists()
     code, out, err = run(capsys, "reproduce", "step-decay", "--repeats", "1", "--svg",
                          "--out", str(tmp_path), "--no-progress")   # stored: nothing trains
     assert code == 0, err

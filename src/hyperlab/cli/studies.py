@@ -261,6 +261,15 @@ def _timed_publish(results: StudyResults, out: Path, question: str, x: str, y: s
     return publish(results, out, question, x=x, y=y, formats=formats), time.perf_counter() - start
 
 
+def _write_pages(studied: list, out: Path) -> float:
+    """The interactive offline pages of the studies: OUT/<study>/report.html and
+    OUT/index.html; the seconds it took."""
+    from hyperlab.lab.offline import write_study_pages
+    start = time.perf_counter()
+    write_study_pages(studied, out)
+    return time.perf_counter() - start
+
+
 def _reproduced(names: list[str]) -> list[str]:
     """The built-in studies that ``reproduce NAMES`` runs, in teaching order."""
     from hyperlab import studies
@@ -277,7 +286,7 @@ def _reproduced(names: list[str]) -> list[str]:
 
 def cmd_reproduce(args: argparse.Namespace) -> int:
     """Train study after study; a second process writes each study's tables and figures
-    while the next ones train."""
+    while the next ones train, then the interactive pages (OUT/index.html)."""
     import multiprocessing
     from concurrent.futures import ProcessPoolExecutor
     from hyperlab import studies
@@ -287,10 +296,11 @@ def cmd_reproduce(args: argparse.Namespace) -> int:
     out = _out_dir(args.out)
     failed = None
     start = time.perf_counter()
-    pending = []
+    pending, studied = [], []
     with ProcessPoolExecutor(max_workers=1, mp_context=multiprocessing.get_context("spawn")) as pool:
         def done(study, results, seconds):
             runs = sum(len(v.runs) for v in results.values)
+            studied.append((study, results))
             pending.append((study.name, runs, seconds, pool.submit(
                 _timed_publish, results, out, study.question, args.x, args.y,
                 ("png", "svg") if args.svg else ("png",))))
@@ -306,19 +316,25 @@ def cmd_reproduce(args: argparse.Namespace) -> int:
             failed = err                      # the studies that did finish are published
         finally:
             executor.close()
+        pages = pool.submit(_write_pages, studied, out)
         timings = []
         for name, runs, seconds, future in pending:
             text, report_seconds = future.result()
             print(text)
             timings.append((name, runs, seconds, report_seconds))
+        pages_seconds = pages.result()
     total = time.perf_counter() - start
     lines = ["| study | runs | train (s) | tables + figures (s) |", "|---|---|---|---|"]
     lines += [f"| [{n}]({n}/summary.md) | {r} | {t:.1f} | {f:.1f} |" for n, r, t, f in timings]
     (out / "README.md").write_text(
-        "# hyperlab reproduce\n\nEvery built-in tutorial study: figures, tables and verdicts in "
-        f"one folder per study.\n\n{chr(10).join(lines)}\n\nTotal: {total:.1f} s (a study's "
+        "# hyperlab reproduce\n\nThe built-in studies: figures, tables and verdicts in "
+        "one folder per study; [index.html](index.html) opens every study's interactive page "
+        "(offline: hover, toggles, axes).\n\n"
+        f"{chr(10).join(lines)}\n\nTotal: {total:.1f} s (a study's "
         "training time includes waiting for its programs to compile; tables and figures are "
-        "written by a second process while the next studies train).\n")
+        "written by a second process while the next studies train; the interactive pages "
+        f"took {pages_seconds:.1f} s after the last study).\n")
     print("\n".join(lines))
-    print(f"total {total:.1f} s; written to {out}/ (see {out / 'README.md'})")
+    print(f"total {total:.1f} s; written to {out}/ (see {out / 'README.md'}; open "
+          f"{out / 'index.html'} in a browser)")
     return 0 if failed is None else _failed(failed)
