@@ -4,6 +4,7 @@ import numpy as np
 import pytest
 
 import hyperlab as hl
+from hyperlab.engine.training import diagnostic_names
 from hyperlab.layers import Dense, Input
 
 
@@ -88,3 +89,41 @@ def test_diagnostics_do_not_change_training(data):
     for key in ("loss", "accuracy"):
         assert runs[0].history[key] == runs[1].history[key]
     assert "grad_norm/dense" not in runs[0].history
+
+
+
+def _hessian_top(x, y, w, b):
+    """The top eigenvalue of the Hessian of softmax regression's mean cross-entropy in
+    (W, b), in closed form: the mean over samples of (diag(p) - p pᵀ) ⊗ x̃ x̃ᵀ, x̃ = (x, 1)."""
+    xt = np.hstack([x, np.ones((len(x), 1))])
+    p = _softmax(x @ w + b)
+    h = sum(np.kron(np.outer(xi, xi), np.diag(pi) - np.outer(pi, pi)) for xi, pi in zip(xt, p))
+    return float(np.linalg.eigvalsh(h / len(x))[-1])
+
+
+def test_sharpness_per_epoch_matches_the_hessian(data):
+    x, y = data
+    m = hl.Sequential([Input((2,)), Dense(3, "softmax")], seed=3)
+    m.compile(hl.optimizers.SGD(0.5), "categorical_crossentropy")
+    for epoch in range(3):    # one epoch per fit: the weights after each to compare with
+        h = m.fit(x, y, epochs=epoch + 1, initial_epoch=epoch, batch_size=40, verbose=0,
+                  seed=0, diagnostics=["sharpness"])
+        w, b = (np.asarray(a, np.float64) for a in m.get_weights())
+        assert h.history["sharpness"] == [pytest.approx(_hessian_top(x, y, w, b), rel=1e-3)]
+
+
+def test_sharpness_is_logged_beside_the_layer_diagnostics_and_changes_no_training(data):
+    x, y = data
+    runs = {}
+    for diag in (False, ["layers", "sharpness"]):
+        m = hl.Sequential([Input((2,)), Dense(3, "softmax")], seed=1)
+        m.compile(hl.optimizers.SGD(0.5), "categorical_crossentropy")
+        runs[str(diag)] = m.fit(x, y, epochs=3, batch_size=40, verbose=0, seed=2,
+                                diagnostics=diag).history
+    both = runs[str(["layers", "sharpness"])]
+    assert len(both["sharpness"]) == 3 and "grad_norm/dense" in both
+    assert "sharpness" not in runs["False"]
+    assert both["loss"] == pytest.approx(runs["False"]["loss"], rel=1e-6)
+    assert diagnostic_names(True) == ("layers",) and diagnostic_names(False) == ()
+    with pytest.raises(ValueError, match="diagnostics: unknown"):
+        m.fit(x, y, epochs=1, verbose=0, diagnostics=["curvature"])

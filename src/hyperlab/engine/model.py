@@ -388,7 +388,8 @@ class Sequential:
             verbose: int | str = "auto", callbacks: Sequence[Any] | None = None,
             validation_split: float = 0.0, validation_data: tuple | None = None,
             shuffle: bool = True, class_weight: dict | None = None, sample_weight: Any = None,
-            initial_epoch: int = 0, *, seed: int | None = None, diagnostics: bool = False,
+            initial_epoch: int = 0, *, seed: int | None = None,
+            diagnostics: bool | Sequence[str] = False,
             log_learning_rate: bool = False) -> History:
         """Train as Keras's ``fit`` does; returns the History.
 
@@ -405,7 +406,11 @@ class Sequential:
         hyperlab's own keywords: ``seed`` drives shuffling and any layer randomness (None:
         drawn from the model's seed); ``diagnostics=True`` adds, per epoch and layer,
         gradient and weight norms, update/weight ratios and activation statistics to the
-        history (see ``hyperlab.engine.training``); ``log_learning_rate=True`` logs the
+        history (see ``hyperlab.engine.training``), as does ``diagnostics=["layers"]``;
+        ``"sharpness"`` in the list logs ``sharpness`` per epoch, the top Hessian eigenvalue
+        of the training loss on the first 1,000 training samples (inference mode; 20 power-
+        iteration steps on Hessian-vector products, compiled into the loop: compare it with
+        ``2 / learning_rate``); ``log_learning_rate=True`` logs the
         ``learning_rate`` key in every run (Keras logs it only with ReduceLROnPlateau or
         LearningRateScheduler).
         """
@@ -656,11 +661,11 @@ def _keras_logs(cohort: Cohort, logs: dict[str, np.ndarray], k: int, j: int,
                 learning_rate: bool) -> dict[str, float]:
     """Run ``k``'s logs of chunk epoch ``j`` as Keras's ``on_epoch_end`` gets them: keys
     sorted, then ``learning_rate`` (when logged), then hyperlab's diagnostics."""
-    names = [n for n in cohort.log_names if n not in ("learning_rate", REDUCED)]
+    names = [n for n in cohort.log_names if n not in ("learning_rate", REDUCED, "sharpness")]
     out = {n: float(logs[n][k, j]) for n in sorted(names)}
     if learning_rate:
         out["learning_rate"] = float(logs["learning_rate"][k, j])
-    out.update({n: float(v[k, j]) for n, v in logs.items() if "/" in n})
+    out.update({n: float(v[k, j]) for n, v in logs.items() if "/" in n or n == "sharpness"})
     return out
 
 
@@ -839,7 +844,7 @@ def train_many(model: Sequential, x: Any, y: Any, *, seeds: Sequence[int] | None
                initial_weights: Sequence[Sequence[np.ndarray]] | None = None,
                batch_size: int | None = 32, epochs: int = 1, validation_data: tuple | None = None,
                shuffle: bool = True, verbose: int | str = 0,
-               diagnostics: bool = False, log_learning_rate: bool = True) -> list[History]:
+               diagnostics: bool | Sequence[str] = False, log_learning_rate: bool = True) -> list[History]:
     """Train K runs of one compiled model together, as one vectorized program.
 
     Per-run lists (length K, or length 1 to share): ``seeds`` (each run's initial weights

@@ -29,6 +29,7 @@ from pathlib import Path
 from typing import Any, Sequence
 
 import jax
+import jax.flatten_util
 import jax.numpy as jnp
 import numpy as np
 
@@ -52,6 +53,11 @@ ACTIVATION_DIAGNOSTICS = {
     "dead_fraction": "fraction of output units that are exactly 0 for every probe sample",
 }
 PROBE_SAMPLES = 1000  # the first training samples (unshuffled) probe the activations
+# fit(diagnostics=[...]): "layers" is the per-layer set above (what True asks for);
+# "sharpness" logs, per epoch, the top Hessian eigenvalue of the training loss on the probe
+# samples, by SHARPNESS_ITERATIONS power-iteration steps on Hessian-vector products.
+DIAGNOSTICS = ("layers", "sharpness")
+SHARPNESS_ITERATIONS = 20
 
 
 def enable_compilation_cache() -> None:
@@ -94,9 +100,10 @@ class Program:
     lr_table: bool                  # a LearningRateScheduler sets the rate each epoch
     plateau: ReduceLROnPlateau | None = None
     early: EarlyStopping | None = None
-    diagnostics: bool = False
+    diagnostics: bool = False       # the per-layer diagnostics
     weighted: bool = False          # sample weights scale the training loss (data["w"])
     val_weighted: bool = False      # ... and the validation loss (data["vw"])
+    sharpness: bool = False         # log the top Hessian eigenvalue per epoch
     key: tuple = field(init=False, repr=False)
 
     def __post_init__(self) -> None:
@@ -105,7 +112,7 @@ class Program:
             self.batch_size, self.n_train, self.n_val, self.shuffle, self.lr_table,
             None if self.plateau is None else self.plateau.static_config(),
             None if self.early is None else self.early.static_config(), self.diagnostics,
-            self.weighted, self.val_weighted))
+            self.weighted, self.val_weighted, self.sharpness))
 
     def __eq__(self, other: object) -> bool:
         return isinstance(other, Program) and self.key == other.key
@@ -118,7 +125,8 @@ class Program:
         """The per-epoch scalar logs, in order: loss, metrics, their ``val_*``, the rate."""
         names = ["loss"] + [name for name, _ in self.metrics]
         names += [f"val_{k}" for k in names] if self.n_val else []
-        return names + ["learning_rate"] + ([REDUCED] if self.plateau is not None else [])
+        return (names + ["learning_rate"] + ([REDUCED] if self.plateau is not None else [])
+                + (["sharpness"] if self.sharpness else []))
 
     @property
     def logits_activation(self) -> str | None:
@@ -187,6 +195,52 @@ def _diagnostics(p: Program, params, state, x, sums, n_steps: int) -> dict[str, 
     }
 
 
+def diagnostic_names(diagnostics: Any) -> tuple[str, ...]:
+    """fit's ``diagnostics`` as the names of :data:`DIAGNOSTICS` it asks for: True is
+    ``("layers",)``, False or None nothing, else a list of names."""
+    if diagnostics is None or isinstance(diagnostics, bool):
+        return ("layers",) if diagnostics else ()
+    names = [diagnostics] if isinstance(diagnostics, str) else list(diagnostics)
+    unknown = [n for n in names if n not in DIAGNOSTICS]
+    if unknown:
+        raise ValueError(f"diagnostics: unknown name(s) {unknown}; expected True, False or a "
+                         f"list of {', '.join(map(repr, DIAGNOSTICS))}")
+    return tuple(n for n in DIAGNOSTICS if n in names)
+
+
+def _sharpness(p: Program, params, state, x, y) -> jax.Array:
+    """The top eigenvalue of the Hessian of the loss (as ``evaluate`` reports it, inference
+    mode) on ``x``, ``y`` with respect to the trainable weights: the Rayleigh quotient
+    after ``SHARPNESS_ITERATIONS`` power-iteration steps from a fixed random start; when
+    that eigenvalue (the largest in magnitude) is negative, again on the Hessian shifted
+    by it, whose largest eigenvector is the top one."""
+    model = p.model
+    trained = model.trainable_view(params)
+    flat, unravel = jax.flatten_util.ravel_pytree(trained)
+
+    def loss(t):
+        full = model.merge_trainable(params, t)
+        return _forward_loss(p, full, state, x, y, None, training=False, rng=None)[0]
+
+    grad = jax.grad(loss)
+
+    def hvp(v):
+        return jax.flatten_util.ravel_pytree(jax.jvp(grad, (trained,), (unravel(v),))[1])[0]
+
+    start = jax.random.normal(jax.random.PRNGKey(0), flat.shape, flat.dtype)
+    start = start / jnp.linalg.norm(start)
+
+    def power(shift):
+        def step(_, v):
+            w = hvp(v) - shift * v
+            return w / jnp.maximum(jnp.linalg.norm(w), 1e-30)
+        v = jax.lax.fori_loop(0, SHARPNESS_ITERATIONS, step, start)
+        return jnp.vdot(v, hvp(v))
+
+    top = power(jnp.zeros((), flat.dtype))
+    return jax.lax.cond(top < 0, power, lambda t: t, top)
+
+
 def _epoch(p: Program, carry, run, data):
     """One Keras epoch of one run; returns the new carry and the epoch's logs."""
     epoch = carry["epoch"]
@@ -231,6 +285,9 @@ def _epoch(p: Program, carry, run, data):
     logs["learning_rate"] = rate
     if p.diagnostics:
         logs.update(_diagnostics(p, params, state, data["x"], diag, n_full + bool(rest)))
+    if p.sharpness:
+        logs["sharpness"] = _sharpness(p, params, state, data["x"][:PROBE_SAMPLES],
+                                       data["y"][:PROBE_SAMPLES])
 
     new = dict(carry, params=params, state=state, opt=opt, epoch=epoch + 1)
     if p.plateau is not None:
@@ -366,7 +423,7 @@ class Cohort:
                  optimizers: Sequence[Any], callbacks: Sequence[Sequence[Any]],
                  epochs: Sequence[int], batch_size: int, data: dict[str, np.ndarray],
                  shuffle: bool, verbose: int = 0,
-                 chunk_epochs: int = CHUNK_EPOCHS, diagnostics: bool = False,
+                 chunk_epochs: int = CHUNK_EPOCHS, diagnostics: Any = False,
                  initial_epoch: int = 0) -> None:
         self.model, self.epochs, self.verbose = model, list(epochs), verbose
         self.optimizers = list(optimizers)
@@ -382,6 +439,7 @@ class Cohort:
                 raise ValueError("runs trained together need the same kinds of callbacks "
                                  "(values may differ)")
         n_train, n_val = len(data["x"]), (len(data["vx"]) if "vx" in data else 0)
+        wanted = diagnostic_names(diagnostics)
         scheduler, plateau, early = first
         metrics = tuple(model.metric_specs())
         logged = ["loss"] + [name for name, _ in metrics]
@@ -398,8 +456,8 @@ class Cohort:
                                optimizer=self.optimizers[0], batch_size=batch_size,
                                n_train=n_train, n_val=n_val, shuffle=shuffle,
                                lr_table=scheduler is not None, plateau=plateau, early=early,
-                               diagnostics=bool(diagnostics), weighted="w" in data,
-                               val_weighted="vw" in data)
+                               diagnostics="layers" in wanted, weighted="w" in data,
+                               val_weighted="vw" in data, sharpness="sharpness" in wanted)
         self.log_names = self.program.log_names
         self.initial_epoch = int(initial_epoch)
         self.chunk_epochs = int(chunk_epochs)
