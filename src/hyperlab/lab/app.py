@@ -42,7 +42,7 @@ from hyperlab.lab.jobs import FINISHED, Runner
 from hyperlab.studies.store import Store
 
 STATIC = resources.files("hyperlab.lab") / "static"
-EVENT_POLL_S = 0.2       # how often the progress stream looks at the job
+EVENT_POLL_S = 0.05      # how often the progress stream looks at the job
 # Only the lab's own files; Plotly styles its charts with inline styles.
 CSP = ("default-src 'self'; style-src 'self' 'unsafe-inline'; img-src 'self' data:; "
        "connect-src 'self'; frame-ancestors 'none'")
@@ -79,6 +79,17 @@ def _with_headers(send: Send) -> Send:
                                   (b"cache-control", b"no-store")]
         await send(message)
     return wrapped
+
+
+def warm_up() -> None:
+    """Start JAX (its backend and a first compiled call, about a second) and its compilation
+    cache, so that the first *Run* or playground setup does not wait for them."""
+    import jax
+    import jax.numpy as jnp
+
+    from hyperlab.engine.training import enable_compilation_cache
+    enable_compilation_cache()
+    jax.jit(lambda x: x + 1)(jnp.zeros(1)).block_until_ready()
 
 
 def create_app(db: Path, token: str, files: tuple[Path, ...] = (),
@@ -217,6 +228,7 @@ def create_app(db: Path, token: str, files: tuple[Path, ...] = (),
 
     @asynccontextmanager
     async def lifespan(app: Starlette) -> AsyncIterator[None]:
+        threading.Thread(target=warm_up, daemon=True, name="hyperlab-lab-warm-up").start()
         yield
         await asyncio.to_thread(runner.close)
 

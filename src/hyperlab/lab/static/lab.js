@@ -422,14 +422,17 @@ function drawMeasure() {
   Plotly.react(target, traces, {
     title: {text: m.title},
     xaxis: {tickvals: m.values.map((_, i) => i), ticktext: m.values.map(v => v.label),
-            range: [-0.5, m.values.length - 0.5], title: {text: view.data.axis}},
+            range: [-0.5, m.values.length - 0.5], title: {text: view.data.axis},
+            zeroline: false},    // x is the value's index: no line at the first value
     yaxis: {title: {text: `${m.title}${m.percent ? " (%)" : m.unit ? ` (${m.unit})` : ""}`}},
     uirevision: `${view.data.name}|${m.name}`,
     hovermode: "closest", margin: {t: 40}, showlegend: false}, PLOT_CONFIG);
 }
 
-// The traces of value v (index i) on the metric and x axis in view: its band, then its seeds
-// (only seed `only` when given, else those not hidden) and its median (unless `only`).
+// The traces of value v (index i) on the metric and x axis in view: its band, its seeds and
+// its median; with `only`, seed `only`'s curve alone. The seeds not hidden share one trace
+// (two: stored, and dotted while training), their curves apart by a gap: a hundred runs
+// draw as a few dozen traces, which keeps redraws quick.
 function valueTraces(v, i, only = null) {
   const c = v.curves[view.metric];
   if (!c || !v.seeds.length) return [];
@@ -438,26 +441,39 @@ function valueTraces(v, i, only = null) {
   const per = median(factors);
   const xs = n => Array.from({length: n}, (_, e) => per === null ? null : (e + 1) * per);
   const group = {legendgroup: v.label, showlegend: false, hoverinfo: "skip"};
-  if (only === null) {
-    traces.push({...group, uid: `band-${i}-low`, x: xs(c.low.length), y: c.low,
-                 mode: "lines", line: {width: 0}});
-    traces.push({...group, uid: `band-${i}-high`, x: xs(c.high.length), y: c.high,
-                 mode: "lines", line: {width: 0}, fill: "tonexty", fillcolor: color(i, 0.18)});
+  // the band: one closed outline, along the high quartile and back along the low one, over
+  // the epochs that at least two seeds reached (the first ones: runs stop, never start, late)
+  const banded = c.low.findIndex(q => q === null);
+  const n = banded < 0 ? c.low.length : banded;
+  if (only === null && n > 0) {
+    const x = xs(n);
+    traces.push({...group, uid: `band-${i}`, x: [...x, ...x.slice().reverse()],
+                 y: [...c.high.slice(0, n), ...c.low.slice(0, n).reverse()],
+                 mode: "lines", line: {width: 0}, fill: "toself", fillcolor: color(i, 0.18)});
   }
-  c.seeds.forEach((ys, k) => {
-    if (only !== null && v.seeds[k] !== only) return;
-    const scale = factors[k];           // null: unknown (wall time of a run in training)
-    const training = v.training[k] ? " (training)" : "";
+  for (const training of [false, true]) {
+    const x = [], y = [], text = [];
+    c.seeds.forEach((ys, k) => {
+      const seed = v.seeds[k];
+      if (v.training[k] !== training || (only === null ? view.hidden.has(seed) : seed !== only)) {
+        return;
+      }
+      const scale = factors[k];           // null: unknown (wall time of a run in training)
+      if (x.length) { x.push(null); y.push(null); text.push(null); }
+      ys.forEach((value, e) => {
+        x.push(scale === null ? null : (e + 1) * scale); y.push(value); text.push(seed);
+      });
+    });
+    if (!x.length) continue;
+    const state = training ? " (training)" : "";
     traces.push({
-      uid: `seed-${i}-${v.seeds[k]}`, name: `${v.label}, seed ${v.seeds[k]}`,
-      visible: only !== null || !view.hidden.has(v.seeds[k]),
-      legendgroup: v.label, showlegend: only !== null, mode: "lines",
-      x: ys.map((_, e) => scale === null ? null : (e + 1) * scale), y: ys,
+      uid: only === null ? `seeds-${i}${training ? "-training" : ""}` : `seed-${i}-${only}`,
+      name: only === null ? `${v.label} seeds${state}` : `${v.label}, seed ${only}`,
+      legendgroup: v.label, showlegend: only !== null, mode: "lines", x, y, text,
       line: {color: color(i, only === null ? 0.45 : 1), width: only === null ? 1 : 2,
              dash: training ? "dot" : "solid"},
-      hovertemplate: `${v.label}, seed ${v.seeds[k]}${training}: %{y:.4g} at %{x}` +
-                     "<extra></extra>"});
-  });
+      hovertemplate: `${v.label}, seed %{text}${state}: %{y:.4g} at %{x}<extra></extra>`});
+  }
   if (only === null) {
     traces.push({
       uid: `median-${i}`, name: v.label, legendgroup: v.label, mode: "lines",

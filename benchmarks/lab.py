@@ -1,0 +1,159 @@
+"""How quickly the lab answers, in headless Chromium driven over the DevTools protocol (the
+client of the lab's browser tests, tests/lab/cdp.py):
+
+* **run to first curves**: on the batch-size study with 5 seeds (8 values x 5 seeds, 200
+  epochs), from the click on *Run* to the first seed's curve drawn in the page (timed in the
+  page: ``performance.now()`` at the click, then at the first animation frame after the
+  curves hold a run in training). Each pass starts ``hyperlab lab`` in a fresh process on an
+  empty store; the first pass fills the compilation cache (its own folder), the others find
+  it warm;
+* **interactions** on a page of 100 runs (the batch-size study's stored runs at 10 seeds,
+  8 values, plus two of its values copied under other labels to reach 10 x 10 runs of 200
+  epochs): a seed toggle, the x axis and the y axis switches and the metric selector, each
+  timed in the page from the event to the next animation frame.
+
+    python benchmarks/lab.py --db hyperlab-results/hyperlab.db   # a store with batch-size at 10 seeds
+    python benchmarks/lab.py --db ... --json
+
+The store given with ``--db`` is only read (for the 100-run page).
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import platform
+import re
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path[:0] = [str(ROOT / "tests"), str(ROOT / "tests" / "lab")]   # the DevTools client
+
+FIRST_CURVE = ("document.getElementById('curves')?.data?.some(t => String(t.uid)"
+               ".startsWith('seeds-') && t.y.some(y => y !== null))")
+TIMED = """new Promise(done => {{
+  const t0 = performance.now();
+  {action};
+  requestAnimationFrame(() => setTimeout(() => done(performance.now() - t0), 0));
+}})"""
+
+
+def first_curves(cache: Path, passes: int) -> list[float]:
+    """Seconds from *Run* to the first curve, per pass (the first fills the cache)."""
+    from cdp import Browser
+    out = []
+    with Browser() as page:
+        for _ in range(passes):
+            store = Path(tempfile.mkdtemp(prefix="hyperlab-bench-lab-"))
+            env = {**os.environ, "HYPERLAB_CACHE_DIR": str(cache)}
+            server = subprocess.Popen(
+                [sys.executable, "-m", "hyperlab.cli.main", "lab", "--db",
+                 str(store / "hyperlab.db"), "--no-browser"],
+                stdout=subprocess.PIPE, text=True, env=env)
+            try:
+                url = re.search(r"(http://\S+)", server.stdout.readline())[1]
+                page.open(f"{url}#/study/batch-size?repeats=5")
+                page.wait("document.getElementById('run')")
+                page.js("window.__t0 = undefined; new Promise(done => {"
+                        "  const poll = () => " + FIRST_CURVE + " ? requestAnimationFrame("
+                        "    () => done(window.__first = performance.now() - window.__t0))"
+                        "    : setTimeout(poll, 5);"
+                        "  window.__t0 = performance.now();"
+                        "  document.getElementById('run').click(); poll(); }) && 0")
+                page.wait("window.__first !== undefined", timeout=120)
+                out.append(page.js("window.__first") / 1000)
+                page.js("document.getElementById('cancel').click()")
+                page.wait("document.getElementById('cancel').hidden", timeout=60)
+            finally:
+                server.terminate()
+                server.wait(timeout=30)
+    return out
+
+
+def hundred_runs_page(db: Path, folder: Path) -> Path:
+    """The offline page of the batch-size study's stored runs at 10 seeds, two of its values
+    copied under other labels: 10 values x 10 seeds."""
+    import copy
+
+    from hyperlab import studies
+    from hyperlab.lab import offline, views
+    from hyperlab.studies.store import Store
+    study = studies.get("batch-size").with_overrides(repeats=10)
+    with Store(db) as store:
+        view = views.study_view(study, store)
+    if view["stored"] < 80:
+        raise SystemExit(f"{db}: batch-size has {view['stored']} of its 80 runs at 10 seeds; "
+                         "run 'hyperlab run batch-size --repeats 10' first")
+    for value in view["values"][:2]:
+        extra = copy.deepcopy(value)
+        extra["label"] += " (copy)"
+        view["values"].append(extra)
+    item = {"name": "batch-size", "description": study.description, "question": study.question,
+            "builtin": True, "stored": 100, "planned": 100, "answer": None, "leading": None}
+    page = {"list": {"studies": [item], "others": []}, "studies": {"batch-size": view},
+            "start": "batch-size"}
+    return offline.write(folder / "hundred.html", page)
+
+
+def interactions(page_path: Path, repeats: int) -> dict[str, list[float]]:
+    """Milliseconds per interaction, ``repeats`` times each."""
+    from cdp import Browser
+    change = "{{ const c = document.getElementById('{id}'); c.value = {value};" \
+             " c.dispatchEvent(new Event('change')); }}"
+    actions = {
+        "seed toggle": ["document.querySelector('#seeds input').click()"] * 2,
+        "x axis switch": [change.format(id="x-axis", value="'updates'"),
+                          change.format(id="x-axis", value="'epochs'")],
+        "y axis switch": [change.format(id="y-axis", value="'log'"),
+                          change.format(id="y-axis", value="'linear'")],
+        "metric switch": [change.format(id="metric", value="'loss'"),
+                          change.format(id="metric", value="'val_accuracy'")],
+    }
+    out: dict[str, list[float]] = {name: [] for name in actions}
+    with Browser(width=1200, height=1600) as page:
+        page.open(page_path.as_uri())
+        page.wait(FIRST_CURVE)
+        traces = page.js("document.getElementById('curves').data.length")
+        for _ in range(repeats):
+            for name, pair in actions.items():
+                for action in pair:
+                    out[name].append(page.js(TIMED.format(action=action)))
+        if page.console:
+            raise SystemExit(f"the page logged: {page.console}")
+    out["traces"] = [traces]
+    return out
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--db", type=Path, required=True,
+                        help="a store with the batch-size study at 10 seeds (read only)")
+    parser.add_argument("--passes", type=int, default=4, help="run-to-curves passes (first: cold)")
+    parser.add_argument("--repeats", type=int, default=5, help="times each interaction")
+    parser.add_argument("--json", action="store_true")
+    args = parser.parse_args()
+    with tempfile.TemporaryDirectory(prefix="hyperlab-bench-lab-") as tmp:
+        first = first_curves(Path(tmp) / "cache", args.passes)
+        clicks = interactions(hundred_runs_page(args.db, Path(tmp)), args.repeats)
+    result = {"machine": f"{platform.processor() or platform.machine()}, {os.cpu_count()} cores",
+              "date": time.strftime("%Y-%m-%d"), "run_to_first_curves_s": first,
+              "interactions_ms": clicks}
+    if args.json:
+        print(json.dumps(result))
+        return 0
+    print(f"run to first curves (batch-size, 8 values x 5 seeds, 200 epochs): cold "
+          f"{first[0]:.2f} s; warm cache {', '.join(f'{s:.2f}' for s in first[1:])} s")
+    print(f"interactions on 100 runs ({clicks.pop('traces')[0]} traces), ms "
+          "(median, max of the times each was done):")
+    for name, times in clicks.items():
+        print(f"  {name:14s} {statistics.median(times):6.1f} {max(times):6.1f}")
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
