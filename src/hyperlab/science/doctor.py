@@ -103,14 +103,14 @@ class Diagnosis:
     def lines(self) -> list[str]:
         """One line per finding (or one saying there is none)."""
         if not self.findings:
+            sharp = ("" if self.sharpness is None
+                     else ", sharpness below its stability threshold")
             return ["no finding: the loss fell below chance, stayed finite, no dead ReLU "
-                    "layer, no gradient spike" + (", sharpness below 2/η" if self.sharpness
-                                                  is not None else "")]
+                    f"layer, no gradient spike{sharp}"]
         return [f"{f.kind}: {f.message}" for f in self.findings]
 
     def to_dict(self) -> dict[str, Any]:
-        return jsonable({"chance_loss": self.chance,
-                         "sharpness": None if self.sharpness is None else self.sharpness,
+        return jsonable({"chance_loss": self.chance, "sharpness": self.sharpness,
                          "threshold": self.threshold,
                          "findings": [f.to_dict() for f in self.findings],
                          "history": self.history})
@@ -132,8 +132,8 @@ def diagnose(model, x: Any, y: Any, *, epochs: int = 20, batch_size: int | None 
              validation_data: tuple[Any, Any] | None = None, seed: int = 0,
              shuffle: bool = True, chance_margin: float = 0.9, dead: float = 0.5,
              spike: float = 10.0, probe: int = 512) -> Diagnosis:
-    """Train the compiled, unbuilt-or-built ``model`` on ``x``, ``y`` for ``epochs`` with
-    diagnostics and report the findings (see the module's doc for each rule)."""
+    """Train the compiled ``model`` on ``x``, ``y`` for ``epochs`` with diagnostics (from
+    its current weights) and report the findings (see the module's doc for each rule)."""
     findings: list[Finding] = []
     history = model.fit(x, y, epochs=epochs, batch_size=batch_size, shuffle=shuffle,
                         validation_data=validation_data, seed=seed, verbose=0,
