@@ -14,8 +14,10 @@ client of the lab's browser tests, tests/lab/cdp.py):
 
     python benchmarks/lab.py --db hyperlab-results/hyperlab.db   # a store with batch-size at 10 seeds
     python benchmarks/lab.py --db ... --json
+    python benchmarks/lab.py --db ... --screenshots docs/images       # docs/images/lab-*.png
 
-The store given with ``--db`` is only read (for the 100-run page).
+The store given with ``--db`` is only read (for the 100-run page; the screenshots use a copy,
+with a grid study trained into it).
 """
 from __future__ import annotations
 
@@ -24,10 +26,13 @@ import json
 import os
 import platform
 import re
+import shutil
+import socket
 import statistics
 import subprocess
 import sys
 import tempfile
+import threading
 import time
 from pathlib import Path
 
@@ -129,6 +134,77 @@ def interactions(page_path: Path, repeats: int) -> dict[str, list[float]]:
     return out
 
 
+GRID = """
+name = "lr-momentum-grid"
+description = "SGD learning rate by momentum on the tutorial's blobs, 40 epochs"
+question = "Which learning rate and momentum reach the best validation accuracy together?"
+repeats = 3
+[fit]
+epochs = 40
+[[sweep]]
+field = "compile.optimizer.learning_rate"
+values = [0.003, 0.01, 0.03, 0.1]
+[[sweep]]
+field = "compile.optimizer.momentum"
+values = [0.0, 0.5, 0.9]
+"""
+
+
+def screenshots(db: Path, folder: Path) -> list[Path]:
+    """docs/images/lab-*.png: the studies, a study, its overlay, a grid study's compare
+    views and the playground, from a lab on a copy of ``db`` with a grid study trained."""
+    import uvicorn
+
+    from cdp import Browser
+    from hyperlab import studies
+    from hyperlab.lab.app import create_app
+    tmp = Path(tempfile.mkdtemp(prefix="hyperlab-shots-"))
+    shutil.copy(db, tmp / "hyperlab.db")
+    grid = tmp / "lr-momentum-grid.toml"
+    grid.write_text(GRID)
+    studies.load(grid).run(db=tmp / "hyperlab.db", progress=False)
+    sock = socket.socket()
+    sock.bind(("127.0.0.1", 0))
+    sock.listen(16)
+    server = uvicorn.Server(uvicorn.Config(create_app(tmp / "hyperlab.db", "t", (grid,)),
+                                           log_level="warning"))
+    threading.Thread(target=server.run, kwargs={"sockets": [sock]}, daemon=True).start()
+    base = f"http://127.0.0.1:{sock.getsockname()[1]}/?token=t"
+    shots = []
+    try:
+        with Browser(width=1200, height=1500) as page:
+            def shot(name: str, selector: str | None = None, until: str | None = None) -> None:
+                time.sleep(0.5)                    # Plotly's transitions
+                shots.append(page.screenshot(folder / f"lab-{name}.png", False, selector, until))
+            page.open(f"{base}#/")
+            page.wait("document.querySelector('table.studies tbody tr')")
+            shot("studies")
+            page.open(f"{base}#/study/momentum")
+            page.wait(FIRST_CURVE)
+            shot("study", "body", "#curves")
+            page.js("{ const c = document.getElementById('overlay-1'); c.value = '0.99';"
+                    " c.dispatchEvent(new Event('change')); }")
+            shot("overlay", "#overlay-box")
+            page.open(f"{base}#/study/lr-momentum-grid")
+            page.wait("document.getElementById('parallel')?.data")
+            shot("grid", "#grid-box")
+            page.open(f"{base}#/playground")
+            page.wait("document.getElementById('play-B-train')")
+            for side, knobs in (("A", {"activation": "relu"}),
+                                ("B", {"activation": "tanh", "learning_rate": "0.3"})):
+                for key, value in {"dataset": "moons", "epochs": "100", **knobs}.items():
+                    page.js(f"document.getElementById('play-{side}-{key}').value = '{value}'")
+                page.js(f"document.getElementById('play-{side}-train').click()")
+                page.wait(f"document.getElementById('play-{side}-scrub')", timeout=120)
+            shot("playground", "main")
+            if page.console:
+                raise SystemExit(f"the pages logged: {page.console}")
+    finally:
+        server.should_exit = True
+        shutil.rmtree(tmp, ignore_errors=True)
+    return shots
+
+
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--db", type=Path, required=True,
@@ -136,7 +212,13 @@ def main() -> int:
     parser.add_argument("--passes", type=int, default=4, help="run-to-curves passes (first: cold)")
     parser.add_argument("--repeats", type=int, default=5, help="times each interaction")
     parser.add_argument("--json", action="store_true")
+    parser.add_argument("--screenshots", type=Path, metavar="DIR",
+                        help="instead: write the lab's screenshots lab-*.png into DIR")
     args = parser.parse_args()
+    if args.screenshots:
+        for path in screenshots(args.db, args.screenshots):
+            print(path)
+        return 0
     with tempfile.TemporaryDirectory(prefix="hyperlab-bench-lab-") as tmp:
         first = first_curves(Path(tmp) / "cache", args.passes)
         clicks = interactions(hundred_runs_page(args.db, Path(tmp)), args.repeats)

@@ -130,10 +130,19 @@ class Browser:
             time.sleep(every)
         return time.perf_counter() - start
 
-    def screenshot(self, path: str | Path, full: bool = True) -> Path:
-        """A PNG of the page (the whole page when ``full``) at ``path``."""
-        shot = self.send("Page.captureScreenshot", {
-            "format": "png", "captureBeyondViewport": full}, session=True)
+    def screenshot(self, path: str | Path, full: bool = True, selector: str | None = None,
+                   until: str | None = None) -> Path:
+        """A PNG at ``path`` of the page (the whole page when ``full``), or of the element
+        ``selector`` matches (down to the bottom of the element ``until`` matches, if given)."""
+        params: dict[str, Any] = {"format": "png", "captureBeyondViewport": full}
+        if selector is not None:
+            rect = "document.querySelector({}).getBoundingClientRect()"
+            box = self.js(f"(() => {{ const r = {rect.format(json.dumps(selector))}, "
+                          f"b = {rect.format(json.dumps(until or selector))}; return "
+                          "{x: r.left + scrollX, y: r.top + scrollY, width: r.width, "
+                          "height: b.bottom - r.top}; })()")
+            params.update(captureBeyondViewport=True, clip={**box, "scale": 1})
+        shot = self.send("Page.captureScreenshot", params, session=True)
         Path(path).write_bytes(base64.b64decode(shot["data"]))
         return Path(path)
 

@@ -77,6 +77,7 @@ def test_a_study_renders_its_answer_one_curve_per_seed_and_the_overlay(served, f
     assert "gives the highest final validation accuracy" in fresh.js(
         "document.getElementById('answer').textContent")
     assert fresh.js("document.getElementById('grid-box').hidden")    # one swept axis
+    fresh.wait("document.getElementById('overlay').data")          # drawn after the curves
     assert traces(fresh, "overlay", "overlay0-median-0") == 1
     choose(fresh, "overlay-1", "0.9|1")
     assert traces(fresh, "overlay", "overlay1-seed-1-1") == 1
@@ -103,7 +104,9 @@ def test_the_studies_list_is_a_cross_study_table(served, fresh):
     row = fresh.js("[...document.querySelectorAll('table.studies tbody tr')].find(r => "
                    "r.cells[0].textContent.startsWith('lab-tiny')).innerText")
     assert "Does momentum help a tiny network?" in row and "4 / 4" in row
-    assert "final validation accuracy: " in row and "n = 2)" in row   # the leading measure
+    cells = fresh.js("[...document.querySelectorAll('table.studies tbody tr')].find(r => "
+                     "r.cells[0].textContent.startsWith('lab-tiny')).cells.length")
+    assert cells == 6 and "final validation accuracy" in row and ", n = 2" in row  # leading
     assert fresh.js("document.getElementById('to-playground').getAttribute('href')") == \
         "#/playground"
 

@@ -126,18 +126,23 @@ async function showList() {
   const rows = body.studies.map(s => el("tr", {},
     el("td", {}, el("a", {href: pages[s.name] || studyHash(s.name, {})}, s.name),
        s.builtin ? null : el("span", {class: "tag"}, "file")),
-    el("td", {}, s.question || s.description),
-    el("td", {}, s.answer || (s.stored ? "not every value has a stored run yet" : "not run yet")),
-    el("td", {}, leadingText(s.leading)),
+    el("td", {}, s.question || s.description,
+       s.answer ? el("details", {}, el("summary", {}, "answer"), s.answer)
+                : el("div", {class: "note"}, s.stored ? "not every value has a stored run yet"
+                                                      : "not run yet")),
+    el("td", {}, s.leading ? s.leading.title : ""),
+    el("td", {}, s.leading ? s.leading.best : ""),
+    el("td", {class: "num"}, leadingText(s.leading)),
     el("td", {class: "num"}, `${s.stored} / ${s.planned}`)));
   show(
     EMBEDDED ? null : el("p", {class: "note"}, el("a", {href: "#/playground", id: "to-playground"},
       "Playground"), ": train a small network on a 2-D dataset, two setups side by side."),
     el("h1", {}, "Studies"),
     el("table", {class: "studies"},
-       el("thead", {}, el("tr", {}, el("th", {}, "study"), el("th", {}, "question"),
-                          el("th", {}, "answer (from the stored runs)"),
-                          el("th", {}, "leading measure: best value, estimate (interval)"),
+       el("thead", {}, el("tr", {}, el("th", {}, "study"),
+                          el("th", {}, "question (answer from the stored runs)"),
+                          el("th", {}, "leading measure"), el("th", {}, "best value"),
+                          el("th", {}, "its estimate (interval), seeds"),
                           el("th", {}, "runs stored"))),
        el("tbody", {}, rows)),
     body.others.length ? el("p", {class: "note"},
@@ -149,9 +154,8 @@ function leadingText(m) {
   if (!m) return "";
   const k = m.percent ? 100 : 1;
   const unit = m.percent ? " %" : m.unit ? ` ${m.unit}` : "";
-  return `${m.title}: ${m.best}, ${fmt(m.estimate * k)}${unit} ` +
-         `(${fmt(m.low === null ? null : m.low * k)} to ` +
-         `${fmt(m.high === null ? null : m.high * k)}, n = ${m.n})`;
+  const scaled = x => fmt(x === null ? null : x * k, 3);
+  return `${scaled(m.estimate)}${unit} (${scaled(m.low)} to ${scaled(m.high)}), n = ${m.n}`;
 }
 
 // ---------------------------------------------------------------------------- a study
@@ -197,6 +201,7 @@ async function showStudy(name, knobs) {
           el("label", {}, " y axis ", select("y-axis", ["linear", "log"], view.y, v => {
             view.y = v;
             Plotly.relayout("curves", {"yaxis.type": v});
+            afterPaint(drawOverlay);
           }))),
        el("div", {id: "seeds", class: "controls"}),
        el("div", {id: "curves", class: "plot"}),
@@ -219,8 +224,9 @@ async function showStudy(name, knobs) {
              el("label", {}, " second ", el("select", {id: "overlay-1", onchange: e => {
                view.overlay[1] = e.target.value; drawOverlay(); }}))),
           el("div", {id: "overlay", class: "plot"}),
-          el("p", {class: "note"}, "A value: the median of its seeds with the interquartile " +
-             "band; a seed: its own curve. Same metric and axes as the curves above.")),
+          el("p", {class: "note"}, "A value: its seeds thin (those shown above), their median " +
+             "thick, the interquartile band shaded; a seed: its own curve. Same metric and " +
+             "axes as the curves above.")),
        el("h2", {}, "Summary table"),
        el("pre", {id: "table"})));
   if (problem) showProblem(problem);
@@ -380,7 +386,7 @@ function drawResults() {
         drawCurves();
       }}), ` ${seed}`)));
   const choices = data.values.flatMap(v => [
-    el("option", {value: v.label}, `${v.label} (median of seeds)`),
+    el("option", {value: v.label}, `${v.label} (its seeds)`),
     ...v.seeds.map(seed => el("option", {value: `${v.label}|${seed}`}, `${v.label}, seed ${seed}`))]);
   [0, 1].forEach(k => {
     const box = document.getElementById(`overlay-${k}`);
@@ -497,7 +503,12 @@ function drawCurves() {
     // zoom and legend toggles survive the redraws as runs come in, not a change of view
     uirevision: `${view.data.name}|${metric}|${view.x}`,
     hovermode: "closest", margin: {t: 40}}, PLOT_CONFIG);
-  drawOverlay();
+  afterPaint(drawOverlay);
+}
+
+// Run fn once the browser has painted what changed (the plots below the fold wait for it).
+function afterPaint(fn) {
+  requestAnimationFrame(() => setTimeout(fn, 0));
 }
 
 function drawOverlay() {
@@ -678,8 +689,8 @@ function drawPlay(side, r) {
       const ctx = canvas.getContext("2d");
       const paint = () => {
         ctx.imageSmoothingEnabled = true;
-        ctx.strokeStyle = "rgba(255,255,255,0.8)";
-        ctx.lineWidth = 0.7;
+        ctx.strokeStyle = "rgba(0,0,0,0.55)";     // the regions share the points' colours
+        ctx.lineWidth = 0.8;
         ctx.drawImage(images[j][frame], 0, 0, canvas.width, canvas.height);
         r.points.x.forEach((x, k) => {
           ctx.fillStyle = r.colors[r.points.label[k]];
@@ -703,7 +714,8 @@ function drawPlay(side, r) {
   Plotly.newPlot(curves, traces, {
     title: {text: "loss (dotted, left axis), val_accuracy (solid, right axis)", font: {size: 13}},
     xaxis: {title: {text: "epoch"}}, yaxis: {title: {text: "loss"}},
-    yaxis2: {title: {text: "val_accuracy"}, overlaying: "y", side: "right", range: [0, 1]},
+    yaxis2: {title: {text: "val_accuracy"}, overlaying: "y", side: "right", range: [0, 1],
+             tickmode: "linear", tick0: 0, dtick: 0.2, showgrid: false},
     showlegend: false, hovermode: "closest", margin: {t: 40}},
     {...PLOT_CONFIG, displayModeBar: false}).then(() => draw(last));
   scrub.addEventListener("input", () => draw(Number(scrub.value)));
