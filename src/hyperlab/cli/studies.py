@@ -19,6 +19,7 @@ from hyperlab.cli._common import Formatter, load_study, open_store, output_flags
 
 if TYPE_CHECKING:
     from hyperlab.studies.results import StudyResults
+    from hyperlab.studies.spec import Study
 
 
 def _figure_flags(p: argparse.ArgumentParser) -> None:
@@ -178,12 +179,14 @@ def _out_dir(path: str) -> Path:
 
 
 def publish(results: StudyResults, out: Path, question: str = "", *, x: str = "epochs",
-            y: str = "fit", formats: tuple[str, ...] = ("png", "svg")) -> str:
+            y: str = "fit", formats: tuple[str, ...] = ("png", "svg"),
+            study: "Study | None" = None) -> str:
     """Write summary.csv, verdict.json (the answer, the leading measure and every declared
-    measure's comparison), the figures and summary.md (heading, ``question``, answer, the
-    other measures' answers, table, links to the figures), each atomically; return the
-    table and answer. ``x`` and ``y`` choose the curves' axes, ``formats`` the figures'
-    file formats (``hyperlab.reports.render``)."""
+    measure's comparison), the figures, the ``study``'s declared analyses
+    (``hyperlab.science.analyses``) and summary.md (heading, ``question``, answer, the
+    other measures' answers, table, links to the figures, the analyses' answers), each
+    atomically; return the table and answers. ``x`` and ``y`` choose the curves' axes,
+    ``formats`` the figures' file formats (``hyperlab.reports.render``)."""
     from hyperlab._fileio import output_folder, write_text
     from hyperlab.reports import figures as figs
     from hyperlab.reports import summary
@@ -198,10 +201,20 @@ def publish(results: StudyResults, out: Path, question: str = "", *, x: str = "e
          "leading": verdict["leading"], "measures": verdict["measures"]}, indent=1) + "\n",
         "the verdict")
     drawn = figs.render(results, folder, measures=measures, x=x, y=y, formats=formats)
-    write_text(folder / "summary.md", summary.to_markdown(
+    analyses = []
+    if study is not None and study.analyses:
+        from hyperlab.science.analyses import run_analyses
+        analyses = run_analyses(study, results, out, formats)
+    page = summary.to_markdown(
         rows, verdict, title=f"{results.name}: {results.description}", question=question,
-        figures=[p.name for p in drawn if p.suffix == ".png"]), "the summary page")
+        figures=[p.name for p in drawn if p.suffix == ".png"])
+    for a in analyses:
+        links = ", ".join(f"[{p.name}]({a.name}/{p.name})" for p in a.paths
+                          if p.suffix in (".png", ".json"))
+        page += f"\n## {a.title}\n\n{a.answer}\n\n{links}\n"
+    write_text(folder / "summary.md", page, "the summary page")
     answer = "\n".join(summary.answer_lines(verdict))
+    answer += "".join(f"\n{a.title}: {a.answer}" for a in analyses)
     return f"{results.name}: {results.description}\n{summary.format_table(rows)}\n{answer}\n"
 
 
@@ -230,7 +243,7 @@ def cmd_run(args: argparse.Namespace) -> int:
         return _failed(err)
     finally:
         executor.close()
-    print(publish(results, out, study.question, x=args.x, y=args.y))
+    print(publish(results, out, study.question, x=args.x, y=args.y, study=study))
     print(f"written to {out / study.name}/")
     return 0
 
@@ -255,10 +268,11 @@ def cmd_plot(args: argparse.Namespace) -> int:
     return 0
 
 
-def _timed_publish(results: StudyResults, out: Path, question: str, x: str, y: str,
+def _timed_publish(results: StudyResults, out: Path, study: "Study", x: str, y: str,
                    formats: tuple[str, ...]) -> tuple[str, float]:
     start = time.perf_counter()
-    return publish(results, out, question, x=x, y=y, formats=formats), time.perf_counter() - start
+    text = publish(results, out, study.question, x=x, y=y, formats=formats, study=study)
+    return text, time.perf_counter() - start
 
 
 def _write_pages(studied: list, out: Path) -> float:
@@ -302,7 +316,7 @@ def cmd_reproduce(args: argparse.Namespace) -> int:
             runs = sum(len(v.runs) for v in results.values)
             studied.append((study, results))
             pending.append((study.name, runs, seconds, pool.submit(
-                _timed_publish, results, out, study.question, args.x, args.y,
+                _timed_publish, results, out, study, args.x, args.y,
                 ("png", "svg") if args.svg else ("png",))))
 
         try:

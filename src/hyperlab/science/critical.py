@@ -168,6 +168,13 @@ def fit_critical(batches: Sequence[int], steps: np.ndarray, *, level: float = 0.
                        float(bedge.mean()), rms)
 
 
+def _batches(sizes: list[int]) -> str:
+    """'Batch size 4 lies' or 'Batch sizes 16 to 450 lie'."""
+    if len(sizes) == 1:
+        return f"Batch size {sizes[0]} lies"
+    return f"Batch sizes {sizes[0]} to {sizes[-1]} lie"
+
+
 @dataclass
 class CriticalBatch:
     """The steps to target of every run (``steps``: batches × rates × seeds), the rate
@@ -243,11 +250,11 @@ class CriticalBatch:
             small = [b for b in measured if b < f.b_noise_low]
             large = [b for b in measured if b > f.b_noise_high]
             if small:
-                parts.append(f"Batch sizes {small[0]} to {small[-1]} lie below the interval: "
+                parts.append(f"{_batches(small)} below the interval: "
                              f"perfect-scaling side (B < B_noise: doubling the batch cuts "
                              f"the steps by a quarter to a half).")
             if large:
-                parts.append(f"Batch sizes {large[0]} to {large[-1]} lie above it: "
+                parts.append(f"{_batches(large)} above it: "
                              f"diminishing returns (B > B_noise: doubling the batch cuts "
                              f"the steps by less than a quarter and costs more examples).")
         early = sum(self.first_epoch)

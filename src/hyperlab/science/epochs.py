@@ -62,6 +62,11 @@ def overfitting_onset(loss: np.ndarray, val_loss: np.ndarray) -> int | None:
     return best + 1 if rose and loss[-1] < loss[best] else None
 
 
+def _span(values: list[int]) -> str:
+    """'330' or '112 to 161'."""
+    return f"{min(values)}" if min(values) == max(values) else f"{min(values)} to {max(values)}"
+
+
 @dataclass(frozen=True)
 class SeedEpochs:
     """One seed's answer: plateau and overfitting epochs (None: no overfitting within the
@@ -103,7 +108,7 @@ class EpochsAdvice:
         if over:
             parts.append(f"Overfitting (the validation loss rising from its minimum while the "
                          f"training loss falls) started for {len(over)} of {n} seeds, after "
-                         f"epoch {min(over)} to {max(over)}.")
+                         f"epoch {_span(over)}.")
         else:
             parts.append(f"No seed overfitted within {e} epochs by this rule (validation loss "
                          f"rising more than {RISE:g} × its epoch-to-epoch noise while the "
@@ -114,7 +119,7 @@ class EpochsAdvice:
                      f"min_delta={self.min_delta:.3g}, patience={self.patience}) is the "
                      f"smallest patience with which every one of these seeds would have "
                      f"reached its plateau; on their histories it stops after "
-                     f"{min(self.stopped)} to {max(self.stopped)} epochs, giving up at most "
+                     f"{_span(self.stopped)} epochs, giving up at most "
                      f"{max(self.cost):.3f} of the best validation accuracy.")
         if n < 10:
             parts.append(f"With {n} seeds, a new seed may well need a larger patience.")

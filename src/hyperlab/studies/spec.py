@@ -8,6 +8,7 @@ A study file (TOML)::
     repeats = 10                      # seeds 0 .. repeats-1
     figures = ["panels"]              # panels | overlay | plateau | schedules | gradients | stopping
     threshold = 0.8                   # validation accuracy for "epochs to reach"
+    # analyses = ["critical-batch"]   # hyperlab.science on the stored runs (ANALYSES)
 
     [verdict]                         # what answers the question (hyperlab.studies.measures)
     measures = ["epochs_to_threshold", "final_val_accuracy"]   # the first one leads
@@ -74,7 +75,7 @@ DEFAULTS: dict[str, Any] = {
     "fit": {"epochs": 200, "batch_size": 32, "shuffle": True},
 }
 TOP_KEYS = {"name", "description", "question", "axis", "repeats", "figures", "threshold",
-            "verdict", "data", "model", "compile", "fit", "sweep"}
+            "analyses", "verdict", "data", "model", "compile", "fit", "sweep"}
 VERDICT_KEYS = {"measures", "baseline"}
 SECTION_KEYS = {"model": {"hidden", "activation", "initializer", "batch_norm", "dropout",
                           "kernel_regularizer"},
@@ -86,12 +87,20 @@ OPTIONAL_OFF = {("model", "batch_norm"): "none", ("model", "dropout"): 0.0,
                 ("model", "kernel_regularizer"): {}, ("fit", "diagnostics"): False}
 BATCH_NORM = ("none", "after", "before")
 FIGURES = ("panels", "overlay", "plateau", "schedules", "gradients", "stopping")
+# Analyses of hyperlab.science that a study's publication runs on its stored runs, and the
+# fields the study must sweep for each (its command: `hyperlab <name> STUDY`).
+ANALYSES: dict[str, tuple[str, ...]] = {
+    "critical-batch": ("fit.batch_size",),
+    "scaling-rule": ("fit.batch_size", "compile.optimizer.learning_rate"),
+    "epochs": ("fit.epochs",),
+}
 # What a field may be (study files give ints, floats, strings, lists and tables).
 TEXT, LIST, TABLE = Instance((str,)), Instance((list,)), Instance((dict,))
 POSITIVE_INT = PlainInt(1)  # a count, as TOML gives it: run keys are its JSON
 FIELDS: dict[str, Constraint] = {
     "name": TEXT, "description": TEXT, "question": TEXT, "repeats": POSITIVE_INT,
     "figures": Items(Options(FIGURES)), "threshold": Instance((int, float)),
+    "analyses": Items(Options(tuple(ANALYSES))),
     "data.name": Options(datasets.NAMES),
     "model.hidden": Items(POSITIVE_INT), "model.batch_norm": Options(BATCH_NORM),
     "model.dropout": Interval(0.0, 1.0, closed="left"),
@@ -131,6 +140,7 @@ class Study:
     source: str = "<study>"
     measures: list[str] = field(default_factory=lambda: list(DEFAULT_MEASURES))
     baseline: str | None = None
+    analyses: list[str] = field(default_factory=list)
 
     def variants(self) -> list[Variant]:
         """The grid product of the sweep axes (zipped fields move together)."""
@@ -242,6 +252,7 @@ def from_dict(raw: dict[str, Any], source: str = "<study>", default_name: str = 
     repeats = _declared(raw.get("repeats", 1), "repeats", source)
     figures = _declared(raw.get("figures", ["panels"]), "figures", source)
     threshold = _declared(raw.get("threshold", 0.8), "threshold", source)
+    analyses = list(dict.fromkeys(_declared(raw.get("analyses", []), "analyses", source)))
     measures, baseline = _verdict(raw.get("verdict", {}), source)
     sweeps = [_validate_sweep(s, base, source, i, root) for i, s in enumerate(
         _field(raw.get("sweep", []), LIST, f"{source}: sweep"))]
@@ -251,7 +262,8 @@ def from_dict(raw: dict[str, Any], source: str = "<study>", default_name: str = 
                   axis=_field(axis, TEXT, f"{source}: axis"), repeats=repeats, base=base,
                   sweeps=sweeps, figures=list(figures), threshold=float(threshold),
                   question=_declared(raw.get("question", ""), "question", source),
-                  source=source, measures=measures, baseline=baseline)
+                  source=source, measures=measures, baseline=baseline, analyses=analyses)
+    _check_analyses(analyses, sweeps, source)
     _check_data(base, sweeps, source)
     labels = [v.label for v in study.variants()]
     if baseline is not None and baseline not in labels:
@@ -289,6 +301,16 @@ def _field(value: Any, constraint: Constraint, where: str) -> Any:
 def _declared(value: Any, path: str, source: str) -> Any:
     """``value`` of the field ``path`` if its constraint in ``FIELDS`` accepts it."""
     return _field(value, FIELDS[path], f"{source}: {path}")
+
+
+def _check_analyses(analyses: list[str], sweeps: list[dict[str, Any]], source: str) -> None:
+    """Each analysis needs its fields swept (``ANALYSES``)."""
+    swept = {f for sweep in sweeps for f in sweep["fields"]}
+    for name in analyses:
+        missing = [f for f in ANALYSES[name] if f not in swept]
+        if missing:
+            raise StudyError(f"{source}: analyses: {name!r} needs a sweep of {' and '.join(missing)}; "
+                             "add it or remove the analysis")
 
 
 def _check_data(base: dict[str, Any], sweeps: list[dict[str, Any]], source: str) -> None:

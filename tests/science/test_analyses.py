@@ -1,0 +1,82 @@
+"""A study's declared analyses: validated with the study, run by `hyperlab run` (and
+`reproduce`) on the stored runs, answered as the analyses' own functions answer."""
+from __future__ import annotations
+
+import json
+
+import pytest
+
+from hyperlab import studies
+from hyperlab.cli.main import main
+from hyperlab.science import critical_batch, scaling_rule
+from hyperlab.science.epochs import analyze
+from hyperlab.studies.executors import stored_results
+from hyperlab.studies.store import Store
+
+
+def test_run_publishes_the_declared_analyses_on_the_stored_runs(grid_study, capsys):
+    grid, out, _ = grid_study
+    path = out / "bs-lr-analysed.toml"
+    path.write_text(grid.read_text().replace('name = "bs-lr-tiny"', 'name = "bs-lr-analysed"\n'
+                                       'analyses = ["critical-batch", "scaling-rule"]\n'
+                                       'threshold = 0.7'))
+    assert main(["run", str(path), "--out", str(out), "--no-progress"]) == 0
+    printed = capsys.readouterr().out
+    study = studies.load(path)
+    with Store(out / "hyperlab.db") as store:       # every run was stored: nothing trained
+        results, stored = stored_results(study, store)
+    assert stored == 27
+    critical = critical_batch(study, results, metric="val_accuracy", target=0.7)
+    scaling = scaling_rule(study, results, measure="loss")
+    page = (out / "bs-lr-analysed" / "summary.md").read_text()
+    for title, result, name in (("Critical batch size", critical, "critical-batch"),
+                                ("Learning-rate scaling rule", scaling, "scaling-rule")):
+        assert f"## {title}\n\n{result.answer()}" in page
+        assert f"{title}: {result.answer()}" in printed
+        folder = out / "bs-lr-analysed" / name
+        assert (folder / f"{name}.png").stat().st_size > 1000
+        data = json.loads((folder / f"{name}.json").read_text())
+        assert data["answer"] == result.answer()
+        assert data["figures"] == [str(folder / f"{name}.{fmt}") for fmt in ("png", "svg")]
+        assert f"[{name}.png]({name}/{name}.png)" in page
+
+
+def test_an_analysis_the_runs_cannot_answer_says_why_and_the_study_still_publishes(
+        grid_study, capsys):
+    grid, out, _ = grid_study
+    path = out / "bs-lr-unreachable.toml"
+    path.write_text(grid.read_text().replace('name = "bs-lr-tiny"', 'name = "bs-lr-unreachable"\n'
+                                       'analyses = ["critical-batch"]\nthreshold = 1.01'))
+    assert main(["run", str(path), "--out", str(out), "--no-progress"]) == 0
+    page = (out / "bs-lr-unreachable" / "summary.md").read_text()
+    assert "## Critical batch size\n\nNot computed: " in page
+    data = json.loads((out / "bs-lr-unreachable" / "critical-batch" / "critical-batch.json")
+                      .read_text())
+    assert data["error"] and data["figures"] == []
+
+
+def test_the_epochs_analysis_reads_the_value_that_trained_longest(tmp_path):
+    study = studies.from_dict({"name": "ep", "repeats": 2, "analyses": ["epochs"],
+                               "model": {"hidden": [4]}, "fit": {"batch_size": 100},
+                               "sweep": [{"field": "fit.epochs", "values": [3, 12]}]})
+    results = study.run(db=tmp_path / "s.db", progress=False)
+    from hyperlab.science.analyses import run_analyses
+    (done,) = run_analyses(study, results, tmp_path, ("png",))
+    longest = results.values[1]
+    advice = analyze(sorted(longest.runs, key=lambda r: r.seed))
+    assert done.answer == f"Of the value '12': {advice.answer()}"
+    data = json.loads((tmp_path / "ep" / "epochs" / "epochs.json").read_text())
+    assert data["early_stopping"]["patience"] == advice.patience
+    assert [s["epochs"] for s in data["per_seed"]] == [12, 12]
+
+
+@pytest.mark.parametrize("analyses, words", [
+    (["critical-batch"], "'critical-batch' needs a sweep of fit.batch_size"),
+    (["scaling-rule"], "needs a sweep of fit.batch_size and compile.optimizer.learning_rate"),
+    (["sharpness"], "analyses[0]: expected one of"),
+])
+def test_an_analysis_the_study_cannot_feed_is_refused_in_one_line(analyses, words):
+    raw = {"analyses": analyses, "sweep": [{"field": "fit.epochs", "values": [1, 2]}]}
+    with pytest.raises(studies.StudyError) as err:
+        studies.from_dict(raw, source="s.toml")
+    assert words in str(err.value) and "\n" not in str(err.value)
