@@ -91,3 +91,21 @@ def test_a_grid_page_draws_heat_map_parallel_coordinates_and_overlay_offline(pag
     overlay = between(dom, 'id="overlay-box"', 'id="table"')
     assert len(set(re.findall(r'traceoverlay\d-median-(\d)', overlay))) == 2
     assert 'id="knobs"' not in dom                                 # read-only
+
+
+@needs_chromium
+def test_hyperlab_report_opens_offline_with_the_same_views(capsys, trained, tmp_path):
+    from hyperlab.cli.main import main
+    path, db = trained
+    target = tmp_path / "report.html"
+    assert main(["report", str(path), "--db", str(db), "--out", str(target)]) == 0
+    assert capsys.readouterr().out.strip() == str(target)
+    page = target.read_text(encoding="utf-8")
+    assert "<script src=" not in page                             # Plotly inline: one file
+    proc = run_chromium(target.as_uri(), tmp_path, *NO_NETWORK)
+    assert proc.returncode == 0, proc.stderr[-2000:]
+    assert not console(proc), console(proc)
+    dom = proc.stdout
+    assert set(re.findall(r'class="trace scatter traceseeds-(\d+)"', dom)) == {"0", "1"}
+    assert "gives the highest final validation accuracy" in dom
+    assert 'id="knobs"' not in dom and 'id="overlay"' in dom
