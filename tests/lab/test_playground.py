@@ -24,6 +24,7 @@ def test_absent_or_empty_fields_keep_the_defaults():
     ({"batch_size": "0"}, "batch_size", "expected an int >= 1, found '0'"),
     ({"seeds": "5", "epochs": "601"}, "epochs", "more than the playground's 3000 run-epochs"),
     ({"momentum": "0.9"}, "momentum", "not a field of the playground"),
+    ({"batch_size": "1", "epochs": "200"}, "batch_size", "100,000 weight updates a seed"),
 ])
 def test_a_bad_field_is_named_with_one_line(knobs, knob, words):
     with pytest.raises(KnobError, match=words) as info:

@@ -3,7 +3,7 @@ once, with its decision regions every few epochs.
 
 :func:`parse` reads the page's fields (dataset, hidden layers, activation, optimizer,
 learning rate, batch size, L2 penalty, seeds, epochs) with a one-line message per bad field
-and a size limit; :func:`train` trains the seeds as one cohort of the compiled engine (seed
+and size limits (run-epochs, weight updates); :func:`train` trains the seeds as one cohort of the compiled engine (seed
 *s* starts from the weights and batch order of ``train_many``'s seed *s*), keeps the weights
 every ``every`` epochs and returns, per seed, its history and one PNG of the decision
 regions per kept epoch (:func:`hyperlab.visual.animate.region_images`: the predicted class's
@@ -27,6 +27,8 @@ from hyperlab.lab.views import OPTIMIZERS, KnobError
 DATASETS = ("moons", "blobs", "circles", "spiral")
 ACTIVATIONS = ("relu", "tanh", "sigmoid", "elu", "leaky_relu", "gelu", "linear")
 MAX_RUN_EPOCHS = 3000      # seeds x epochs one press of "train" may ask for
+MAX_UPDATES = 60_000       # weight updates per seed (epochs x batches per epoch)
+TRAIN_SIZE = 500           # the most training points of the four datasets (spiral has 450)
 MAX_SEEDS, MAX_UNITS, MAX_LAYERS = 5, 128, 4
 FRAMES = 50                # about this many kept epochs (every = ceil(epochs / FRAMES))
 GRID = 60                  # decision-region pixels per axis
@@ -115,6 +117,12 @@ def parse(knobs: Mapping[str, Any]) -> Setup:
         raise KnobError("epochs", f"{setup.seeds} seeds x {setup.epochs} epochs is more than "
                                   f"the playground's {MAX_RUN_EPOCHS} run-epochs; use fewer "
                                   "seeds or epochs, or a study")
+    updates = setup.epochs * math.ceil(TRAIN_SIZE / min(setup.batch_size, TRAIN_SIZE))
+    if updates > MAX_UPDATES:
+        raise KnobError("batch_size", f"{setup.epochs} epochs of batches of "
+                                      f"{setup.batch_size} are up to {updates:,} weight updates "
+                                      f"a seed, more than the playground's {MAX_UPDATES:,}; use "
+                                      "larger batches or fewer epochs")
     return setup
 
 
