@@ -455,7 +455,8 @@ function valueTraces(v, i, only = null) {
     const x = xs(n);
     traces.push({...group, uid: `band-${i}`, x: [...x, ...x.slice().reverse()],
                  y: [...c.high.slice(0, n), ...c.low.slice(0, n).reverse()],
-                 mode: "lines", line: {width: 0}, fill: "toself", fillcolor: color(i, 0.18)});
+                 mode: "lines", line: {width: 0, simplify: false}, fill: "toself",
+                 fillcolor: color(i, 0.18)});
   }
   for (const training of [false, true]) {
     const x = [], y = [], text = [];
@@ -476,14 +477,15 @@ function valueTraces(v, i, only = null) {
       uid: only === null ? `seeds-${i}${training ? "-training" : ""}` : `seed-${i}-${only}`,
       name: only === null ? `${v.label} seeds${state}` : `${v.label}, seed ${only}`,
       legendgroup: v.label, showlegend: only !== null, mode: "lines", x, y, text,
+      // Plotly's path simplification costs more than it saves on noisy curves
       line: {color: color(i, only === null ? 0.45 : 1), width: only === null ? 1 : 2,
-             dash: training ? "dot" : "solid"},
+             dash: training ? "dot" : "solid", simplify: false},
       hovertemplate: `${v.label}, seed %{text}${state}: %{y:.4g} at %{x}<extra></extra>`});
   }
   if (only === null) {
     traces.push({
       uid: `median-${i}`, name: v.label, legendgroup: v.label, mode: "lines",
-      x: xs(c.median.length), y: c.median, line: {color: color(i), width: 2.5},
+      x: xs(c.median.length), y: c.median, line: {color: color(i), width: 2.5, simplify: false},
       hovertemplate: `${v.label}, median of ${v.seeds.length} seeds: %{y:.4g} at %{x}` +
                      "<extra></extra>"});
   }
