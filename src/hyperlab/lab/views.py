@@ -14,7 +14,7 @@ from __future__ import annotations
 import json
 import math
 import tomllib
-from collections.abc import Mapping
+from collections.abc import Mapping, Set
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -293,7 +293,7 @@ def study_view(study: studies.Study, store: Store | None,
 
 def results_view(study: studies.Study, results: StudyResults,
                  drawn: StudyResults | None = None, have: int | None = None,
-                 planned: int | None = None, training: set[str] = frozenset()
+                 planned: int | None = None, training: Set[str] = frozenset()
                  ) -> dict[str, Any]:
     """:func:`study_view` of assembled ``results`` (with ``drawn``, the same and the runs in
     ``training``, for the curves; by default the results themselves, every run stored)."""
@@ -323,7 +323,7 @@ def _json_floats(values: Any) -> list[float | None]:
 
 
 def _value(value: ValueResult, metrics: list[str], n_train: int,
-           training: set[str]) -> dict[str, Any]:
+           training: Set[str]) -> dict[str, Any]:
     """One value's runs: seeds, which are still in ``training``, what each seed's epoch is
     worth on the other x axes (weight updates, examples seen, seconds: its wall time spread
     evenly over its epochs) and, per metric, every seed's curve with the median and the
