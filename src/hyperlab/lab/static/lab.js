@@ -215,7 +215,8 @@ async function showStudy(name, knobs) {
              "for its interval and the median of the seeds; grey: no estimate)."),
           el("div", {id: "parallel", class: "plot"}),
           el("p", {class: "note"}, "Parallel coordinates: every seed a line from its value " +
-             "on each swept axis to its result on the selected measure, coloured by it.")),
+             "on each swept axis to its result on the selected measure, coloured by it " +
+             "(bright: better).")),
        el("section", {id: "overlay-box"},
           el("h2", {}, "Overlay two curves"),
           el("div", {class: "controls"},
@@ -546,6 +547,7 @@ function drawGrid() {
   const known = cells.map(x => x.v && x.v.estimate).filter(x => x !== null && x !== undefined);
   const [lo, hi] = [Math.min(...known), Math.max(...known)];
   const t = x => hi > lo ? (x - lo) / (hi - lo) : 0.5;
+  const better = x => m.higher_is_better ? t(x) : 1 - t(x);    // bright: better
   const unit = m.percent ? " %" : m.unit ? ` ${m.unit}` : "";
   const level = `${Math.round(100 * m.level)} % interval`;
   const hover = x => {
@@ -561,17 +563,18 @@ function drawGrid() {
   Plotly.react("heatmap", [{
     type: "scatter", mode: "markers+text", x: cells.map(x => x.c), y: cells.map(x => x.r),
     text: cells.map(x => x.v ? fmt(x.v.estimate === null ? null : x.v.estimate * k, 3) : ""),
-    textfont: {color: cells.map(x => x.v && x.v.estimate !== null && t(x.v.estimate) > 0.6
+    textfont: {color: cells.map(x => x.v && x.v.estimate !== null && better(x.v.estimate) > 0.6
                                      ? "#222" : "#fff")},
     hovertext: cells.map(hover), hoverinfo: "text",
     marker: {size: 40, opacity: 0, color: known.length ? known.map(x => x * k) : [0],
-             colorscale, cmin: lo * k, cmax: hi * k, showscale: known.length > 0,
-             colorbar: {title: {text: `${m.title}${unit}`}}}}], {
+             colorscale, reversescale: !m.higher_is_better, cmin: lo * k, cmax: hi * k,
+             showscale: known.length > 0,
+             colorbar: {title: {text: `${m.title}${unit}<br>(bright: better)`}}}}], {
     title: {text: `${m.title} (estimate per pair of values)`},
     shapes: cells.map(x => ({
       type: "rect", x0: x.c - 0.5, x1: x.c + 0.5, y0: x.r - 0.5, y1: x.r + 0.5,
       line: {color: "#fff", width: 2}, layer: "below",
-      fillcolor: x.v && x.v.estimate !== null ? shade(t(x.v.estimate)) : "#ccc"})),
+      fillcolor: x.v && x.v.estimate !== null ? shade(better(x.v.estimate)) : "#ccc"})),
     xaxis: {tickvals: cols.labels.map((_, j) => j), ticktext: cols.labels, title: {text: cols.name},
             range: [-0.5, cols.labels.length - 0.5], showgrid: false, zeroline: false},
     yaxis: {tickvals: rows.labels.map((_, j) => j), ticktext: rows.labels, title: {text: rows.name},
@@ -587,11 +590,12 @@ function drawParallel(m, rows, cols, cells, k, unit) {
   const ys = results.map(x => x.y);
   const [lo, hi] = [Math.min(...ys), Math.max(...ys)];
   const t = y => hi > lo ? (y - lo) / (hi - lo) : 0.5;
+  const better = y => m.higher_is_better ? t(y) : 1 - t(y);    // bright: better
   const place = (j, n) => n > 1 ? j / (n - 1) : 0.5;
   const traces = results.map(x => ({
     type: "scatter", mode: "lines+markers", x: [0, 1, 2],
     y: [place(x.r, rows.labels.length), place(x.c, cols.labels.length), t(x.y)],
-    line: {color: shade(t(x.y)), width: 1.5}, marker: {size: 4}, showlegend: false,
+    line: {color: shade(better(x.y)), width: 1.5}, marker: {size: 4}, showlegend: false,
     hovertemplate: `${rows.labels[x.r]} / ${cols.labels[x.c]}, seed ${x.seed}: ` +
                    `${fmt(x.y)}${unit}<extra></extra>`}));
   const ticks = (labels, at) => labels.map((label, j) => ({
