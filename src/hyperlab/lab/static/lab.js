@@ -600,7 +600,7 @@ function drawParallel(m, rows, cols, cells, k, unit) {
                    `${fmt(x.y)}${unit}<extra></extra>`}));
   const ticks = (labels, at) => labels.map((label, j) => ({
     x: at, y: place(j, labels.length), text: label, showarrow: false, xanchor: "right",
-    xshift: -6, font: {size: 11}}));
+    xshift: -6, font: {size: 11}, bgcolor: "rgba(255,255,255,0.85)"}));
   Plotly.react("parallel", traces, {
     title: {text: `${m.title}: every seed (parallel coordinates)`},
     xaxis: {tickvals: [0, 1, 2], ticktext: [rows.name, cols.name, `${m.title}${unit}`],
@@ -611,7 +611,7 @@ function drawParallel(m, rows, cols, cells, k, unit) {
     annotations: [...ticks(rows.labels, 0), ...ticks(cols.labels, 1),
                   ...[[0, lo], [1, hi]].map(([y, v]) => ({
                     x: 2, y, text: fmt(v), showarrow: false, xanchor: "right", xshift: -6,
-                    font: {size: 11}}))],
+                    font: {size: 11}, bgcolor: "rgba(255,255,255,0.85)"}))],
     uirevision: `${view.data.name}|${m.name}`, hovermode: "closest", margin: {t: 40}},
     PLOT_CONFIG);
 }
