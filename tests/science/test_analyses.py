@@ -41,18 +41,19 @@ def test_run_publishes_the_declared_analyses_on_the_stored_runs(grid_study, caps
         assert f"[{name}.png]({name}/{name}.png)" in page
 
 
-def test_an_analysis_the_runs_cannot_answer_says_why_and_the_study_still_publishes(
+def test_an_analysis_the_runs_cannot_answer_says_so_and_the_study_still_publishes(
         grid_study, capsys):
     grid, out, _ = grid_study
     path = out / "bs-lr-unreachable.toml"
     path.write_text(grid.read_text().replace('name = "bs-lr-tiny"', 'name = "bs-lr-unreachable"\n'
-                                       'analyses = ["critical-batch"]\nthreshold = 1.01'))
+                                             'analyses = ["critical-batch"]\n'
+                                             'threshold = 1.01'))
     assert main(["run", str(path), "--out", str(out), "--no-progress"]) == 0
     page = (out / "bs-lr-unreachable" / "summary.md").read_text()
-    assert "## Critical batch size\n\nNot computed: " in page
-    data = json.loads((out / "bs-lr-unreachable" / "critical-batch" / "critical-batch.json")
-                      .read_text())
-    assert data["error"] and data["figures"] == []
+    assert "the median run never reached the target" in page and "no fit" in page
+    folder = out / "bs-lr-unreachable" / "critical-batch"
+    assert (folder / "critical-batch.png").exists()
+    assert json.loads((folder / "critical-batch.json").read_text())["fit"]["b_noise"] is None
 
 
 def test_the_epochs_analysis_reads_the_value_that_trained_longest(tmp_path):
@@ -68,6 +69,11 @@ def test_the_epochs_analysis_reads_the_value_that_trained_longest(tmp_path):
     data = json.loads((tmp_path / "ep" / "epochs" / "epochs.json").read_text())
     assert data["early_stopping"]["patience"] == advice.patience
     assert [s["epochs"] for s in data["per_seed"]] == [12, 12]
+    for value in results.values:                      # nothing stored: it says so, no file
+        value.runs = []
+    (empty,) = run_analyses(study, results, tmp_path / "empty", ("png",))
+    assert empty.answer == "Not computed: no stored runs to analyse"
+    assert [p.name for p in empty.paths] == ["epochs.json"]
 
 
 @pytest.mark.parametrize("analyses, words", [

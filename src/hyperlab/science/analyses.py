@@ -1,16 +1,17 @@
 """A study's declared analyses (``analyses = [...]`` in its file, ``spec.ANALYSES``) on its
-stored runs: what ``hyperlab run`` and ``hyperlab reproduce`` add to a study's folder.
+stored runs: what ``hyperlab run`` and ``hyperlab reproduce`` add to a study's folder and
+the lab shows under a study's answer.
 
-Each analysis writes ``OUT/<study>/<name>/`` -- its figure (where it has one) and
-``<name>.json`` -- exactly as its own command (``hyperlab <name> STUDY``) would with its
-default options, and returns its answer for the study's summary.
+Each analysis is computed with the defaults of its own command (``hyperlab <name> STUDY``):
+:func:`compute` gives its result (``answer()``, ``to_dict()``), :func:`run_analyses` writes
+``OUT/<study>/<name>/`` -- its figure (where it has one) and ``<name>.json``.
 """
 from __future__ import annotations
 
 import json
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, Callable
 
 from hyperlab._fileio import output_folder, write_text
 from hyperlab.studies.results import StudyResults
@@ -27,54 +28,80 @@ class Analysis:
     paths: list[Path]
 
 
-def _critical_batch(study: Study, results: StudyResults, folder: Path,
-                    formats: tuple[str, ...]) -> tuple[str, dict[str, Any], list[Path]]:
-    from hyperlab.science import figures
+@dataclass(frozen=True)
+class LongestEpochs:
+    """The epochs analysis of the seeds of the value that trained longest."""
+
+    label: str
+    advice: Any                                 # hyperlab.science.epochs.EpochsAdvice
+
+    def answer(self) -> str:
+        return f"Of the value {self.label!r}: {self.advice.answer()}"
+
+    def to_dict(self) -> dict[str, Any]:
+        return {**self.advice.to_dict(), "value": self.label, "answer": self.answer()}
+
+
+def _critical_batch(study: Study, results: StudyResults) -> Any:
     from hyperlab.science.critical import critical_batch
-    result = critical_batch(study, results, metric="val_accuracy", target=study.threshold)
-    drawn = figures.save(figures.critical_batch_figure(result), folder, "critical-batch", formats)
-    return result.answer(), result.to_dict(), drawn
+    return critical_batch(study, results, metric="val_accuracy", target=study.threshold)
 
 
-def _scaling_rule(study: Study, results: StudyResults, folder: Path,
-                  formats: tuple[str, ...]) -> tuple[str, dict[str, Any], list[Path]]:
-    from hyperlab.science import figures
+def _scaling_rule(study: Study, results: StudyResults) -> Any:
     from hyperlab.science.scaling import scaling_rule
-    result = scaling_rule(study, results, measure="loss")
-    drawn = figures.save(figures.scaling_rule_figure(result), folder, "scaling-rule", formats)
-    return result.answer(), result.to_dict(), drawn
+    return scaling_rule(study, results, measure="loss")
 
 
-def _epochs(study: Study, results: StudyResults, folder: Path,
-            formats: tuple[str, ...]) -> tuple[str, dict[str, Any], list[Path]]:
-    """The EarlyStopping calibration from the seeds of the value that trained longest."""
+def _epochs(study: Study, results: StudyResults) -> LongestEpochs:
     from hyperlab.science.epochs import analyze
     longest = max(results.values, key=lambda v: max((len(r.history.get("loss") or [])
                                                       for r in v.runs), default=0))
     if not longest.runs:
         raise ValueError("no stored runs to analyse")
-    advice = analyze(sorted(longest.runs, key=lambda r: r.seed))
-    return f"Of the value {longest.label!r}: {advice.answer()}", advice.to_dict(), []
+    return LongestEpochs(longest.label, analyze(sorted(longest.runs, key=lambda r: r.seed)))
 
 
-RUNNERS = {"critical-batch": ("Critical batch size", _critical_batch),
-           "scaling-rule": ("Learning-rate scaling rule", _scaling_rule),
-           "epochs": ("How many epochs", _epochs)}
+def _critical_figure(result: Any) -> Any:
+    from hyperlab.science.figures import critical_batch_figure
+    return critical_batch_figure(result)
+
+
+def _scaling_figure(result: Any) -> Any:
+    from hyperlab.science.figures import scaling_rule_figure
+    return scaling_rule_figure(result)
+
+
+# name: (title, compute, figure or None)
+KINDS: dict[str, tuple[str, Callable[[Study, StudyResults], Any], Callable[[Any], Any] | None]] = {
+    "critical-batch": ("Critical batch size", _critical_batch, _critical_figure),
+    "scaling-rule": ("Learning-rate scaling rule", _scaling_rule, _scaling_figure),
+    "epochs": ("How many epochs", _epochs, None),
+}
+
+
+def compute(name: str, study: Study, results: StudyResults) -> Any:
+    """The analysis ``name`` of the study's stored ``results``; a ValueError says why the
+    runs cannot answer it (say, no batch size reached the target)."""
+    return KINDS[name][1](study, results)
 
 
 def run_analyses(study: Study, results: StudyResults, out: Path,
                  formats: tuple[str, ...] = ("png", "svg")) -> list[Analysis]:
     """Run ``study.analyses`` on ``results`` into ``out/<study>/<name>/``. An analysis the
-    stored runs cannot answer (say, no value reached the target) gives its reason as its
-    answer instead of failing the study's publication."""
+    stored runs cannot answer gives its reason as its answer instead of failing the
+    study's publication."""
+    from hyperlab.science.figures import save
     done = []
     for name in study.analyses:
-        title, runner = RUNNERS[name]
+        title, _, figure = KINDS[name]
         folder = output_folder(out / results.name / name, f"the {name} analysis")
         try:
-            answer, data, paths = runner(study, results, folder, formats)
+            result = compute(name, study, results)
         except ValueError as err:
             answer, data, paths = f"Not computed: {err}", {"error": str(err)}, []
+        else:
+            answer, data = result.answer(), result.to_dict()
+            paths = save(figure(result), folder, name, formats) if figure else []
         data = {**data, "figures": [str(p) for p in paths]}
         paths = [*paths, write_text(folder / f"{name}.json", json.dumps(data, indent=1) + "\n",
                                     f"the {name} analysis")]

@@ -282,7 +282,11 @@ def critical_batch_figure(result: CriticalBatch) -> Figure:
                     fmt="D", color="tab:purple", capsize=3, gid="b_simple",
                     label=f"B_simple (noise scale): {m:.3g}")
     ax.set_xscale("log")
-    ax.set_yscale("log")
+    if ok.any():
+        ax.set_yscale("log")
+    else:                                   # no run reached the target: nothing to plot
+        ax.text(0.5, 0.5, "no batch size's median run reached the target",
+                transform=ax.transAxes, ha="center", va="center", gid="nothing")
     ax.set_xlabel("batch size B")
     sign = "≥" if result.metric.endswith("accuracy") else "≤"
     ax.set_ylabel(f"updates to {result.metric} {sign} {result.target:g}")
