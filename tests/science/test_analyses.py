@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 
+import numpy as np
 import pytest
 
 from hyperlab import studies
@@ -86,3 +87,39 @@ def test_an_analysis_the_study_cannot_feed_is_refused_in_one_line(analyses, word
     with pytest.raises(studies.StudyError) as err:
         studies.from_dict(raw, source="s.toml")
     assert words in str(err.value) and "\n" not in str(err.value)
+
+
+def test_the_lab_shows_each_analysis_with_its_answer_and_chart(grid_study):
+    from hyperlab.lab.views import results_view
+    grid, out, _ = grid_study
+    path = out / "bs-lr-lab.toml"
+    path.write_text(grid.read_text().replace('name = "bs-lr-tiny"', 'name = "bs-lr-lab"\n'
+                                             'analyses = ["critical-batch", "scaling-rule"]\n'
+                                             'threshold = 0.7'))
+    study = studies.load(path)
+    with Store(out / "hyperlab.db") as store:
+        results, _ = stored_results(study, store)
+    view = json.loads(json.dumps(results_view(study, results)))    # what the page receives
+    critical, scaling = view["analyses"]
+    c = critical_batch(study, results, metric="val_accuracy", target=0.7)
+    assert (critical["title"], critical["answer"], critical["table"]) == (
+        "Critical batch size", c.answer(), c.table())
+    seeds, medians, *fit = critical["chart"]["data"]
+    assert medians["x"] == [10, 50, 250] and medians["y"] == pytest.approx(
+        [m if np.isfinite(m) else None for m in c.median], nan_ok=True)
+    chosen = [c.grid.rates.index(r) for r in c.chosen]          # every seed at its chosen rate
+    expect = sorted((b, s) for i, b in enumerate(c.grid.batches)
+                    for s in c.steps[i, chosen[i]] if np.isfinite(s))
+    got = sorted(zip(seeds["x"], seeds["y"]))
+    assert [b for b, _ in got] == [b for b, _ in expect]
+    assert [v for _, v in got] == pytest.approx([v for _, v in expect])
+    (curve,) = fit                                               # the curve is the fit's
+    b = np.asarray(curve["x"])
+    assert curve["y"] == pytest.approx(c.fit.s_min * (1 + c.fit.b_noise / b))
+    s = scaling_rule(study, results, measure="loss")
+    assert scaling["answer"] == s.answer()
+    best, line = scaling["chart"]["data"]
+    assert best["y"] == pytest.approx(list(s.best))
+    x, y = np.log(line["x"]), np.log(line["y"])                  # slope alpha in log-log
+    assert np.polyfit(x, y, 1)[0] == pytest.approx(s.alpha)
+    assert results_view(studies.load(grid), results)["analyses"] == []   # none declared

@@ -312,7 +312,109 @@ def results_view(study: studies.Study, results: StudyResults,
             "values": [_value(v, metrics, spec.data_facts(variant.config["data"]).n_train,
                               training)
                        for v, variant in zip(drawn.values, study.variants())],
-            "form": form(study)}
+            "form": form(study),
+            "analyses": analyses_view(study, results) if found else []}
+
+
+def analyses_view(study: studies.Study, results: StudyResults) -> list[dict[str, Any]]:
+    """The study's declared analyses (``hyperlab.science.analyses``) of its stored runs:
+    each one's title, answer, text table (where it has one) and a Plotly chart (data and
+    layout) of its result."""
+    from hyperlab.science import analyses
+    out = []
+    for name in study.analyses:
+        title = analyses.KINDS[name][0]
+        try:
+            result = analyses.compute(name, study, results)
+        except ValueError as err:
+            out.append({"name": name, "title": title, "answer": f"Not computed: {err}",
+                        "table": None, "chart": None})
+            continue
+        table = result.table() if hasattr(result, "table") else None
+        out.append({"name": name, "title": title, "answer": result.answer(), "table": table,
+                    "chart": CHARTS[name](result.to_dict())})
+    return out
+
+
+def _finite(values: Any) -> list[float | None]:
+    return [None if v is None or not math.isfinite(v) else float(v) for v in values]
+
+
+def _critical_chart(d: dict[str, Any]) -> dict[str, Any]:
+    """Steps to target against the batch size, log-log: each seed at its batch size's
+    chosen rate, the medians, the fitted S_min (1 + B_noise/B) and B_noise's interval."""
+    batches, fit = d["batches"], d["fit"]
+    picked = [d["rates"].index(r) for r in d["chosen_rate"]]
+    xs, ys = [], []
+    for i, j in enumerate(picked):
+        for steps in d["steps"][i][j]:
+            if steps is not None and math.isfinite(steps):
+                xs.append(batches[i])
+                ys.append(steps)
+    data = [{"type": "scatter", "mode": "markers", "name": "a seed", "x": xs, "y": ys,
+             "marker": {"color": "rgba(90,90,90,0.5)", "size": 6},
+             "hovertemplate": "batch %{x}: %{y:.4g} updates<extra></extra>"},
+            {"type": "scatter", "mode": "lines+markers", "name": "median of the seeds",
+             "x": batches, "y": _finite(d["median_steps"]), "line": {"color": "#222"},
+             "hovertemplate": "batch %{x}: median %{y:.4g} updates<extra></extra>"}]
+    shapes = []
+    if fit["b_noise"] is not None:
+        lo, hi = min(batches) / 2, max(batches) * 2
+        grid = list(np.geomspace(lo, hi, 60))
+        data.append({"type": "scatter", "mode": "lines", "x": grid,
+                     "y": [fit["s_min"] * (1 + fit["b_noise"] / b) for b in grid],
+                     "name": f"fit: S_min {fit['s_min']:.3g}, B_noise {fit['b_noise']:.3g}",
+                     "line": {"color": "#d62728"}, "hoverinfo": "skip"})
+        if fit["b_noise_low"] is not None and fit["b_noise_high"] is not None:
+            shapes.append({"type": "rect", "xref": "x", "yref": "paper",
+                           "x0": fit["b_noise_low"], "x1": fit["b_noise_high"], "y0": 0, "y1": 1,
+                           "fillcolor": "rgba(214,39,40,0.12)", "line": {"width": 0}})
+    sign = "≥" if d["metric"].endswith("accuracy") else "≤"
+    return {"data": data, "layout": {
+        "xaxis": {"type": "log", "title": {"text": "batch size B"}},
+        "yaxis": {"type": "log" if any(ys) else "linear",
+                  "title": {"text": f"updates to {d['metric']} {sign} {d['target']:g}"}},
+        "shapes": shapes, "hovermode": "closest", "margin": {"t": 40},
+        "legend": {"orientation": "h", "y": 1.15}}}
+
+
+def _scaling_chart(d: dict[str, Any]) -> dict[str, Any]:
+    """The best rate per batch size, log-log, with the fitted lr* ∝ B^alpha."""
+    batches, best = d["batches"], d["best_rate"]
+    data = [{"type": "scatter", "mode": "markers", "name": "best rate", "x": batches,
+             "y": best, "marker": {"color": "#222", "size": 9},
+             "hovertemplate": "batch %{x}: best rate %{y:.3g}<extra></extra>"}]
+    if d["alpha"] is not None and math.isfinite(d["alpha"]):
+        lb, lr = np.log(batches), np.log(best)
+        c = float(np.mean(lr) - d["alpha"] * np.mean(lb))
+        data.append({"type": "scatter", "mode": "lines", "x": batches,
+                     "y": [float(np.exp(c + d["alpha"] * v)) for v in lb],
+                     "name": f"fit: alpha = {d['alpha']:.2f} ({d['low']:.2f} to {d['high']:.2f})",
+                     "line": {"color": "#d62728"}, "hoverinfo": "skip"})
+    return {"data": data, "layout": {
+        "xaxis": {"type": "log", "title": {"text": "batch size B"}},
+        "yaxis": {"type": "log", "title": {"text": f"best rate (median final {d['measure']})"}},
+        "hovermode": "closest", "margin": {"t": 40}, "legend": {"orientation": "h", "y": 1.15}}}
+
+
+def _epochs_chart(d: dict[str, Any]) -> dict[str, Any]:
+    """Per seed: the plateau, where the calibrated EarlyStopping stops, and the onset of
+    overfitting (where there is one)."""
+    seeds = [s["seed"] for s in d["per_seed"]]
+    marks = [("plateau", [s["plateau"] for s in d["per_seed"]], "circle"),
+             ("EarlyStopping stops", d["early_stopping"]["stopped_after"], "x"),
+             ("overfitting starts", [s["overfitting"] for s in d["per_seed"]], "triangle-up")]
+    return {"data": [{"type": "scatter", "mode": "markers", "name": name, "x": seeds,
+                      "y": _finite(ys), "marker": {"symbol": symbol, "size": 9},
+                      "hovertemplate": f"seed %{{x}}: {name} at epoch %{{y:.0f}}<extra></extra>"}
+                     for name, ys, symbol in marks],
+            "layout": {"xaxis": {"title": {"text": "seed"}, "dtick": 1},
+                       "yaxis": {"title": {"text": "epoch"}}, "hovermode": "closest",
+                       "margin": {"t": 40}, "legend": {"orientation": "h", "y": 1.15}}}
+
+
+CHARTS = {"critical-batch": _critical_chart, "scaling-rule": _scaling_chart,
+          "epochs": _epochs_chart}
 
 
 def _json_floats(values: Any) -> list[float | None]:

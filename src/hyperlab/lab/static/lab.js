@@ -228,6 +228,7 @@ async function showStudy(name, knobs) {
           el("p", {class: "note"}, "A value: its seeds thin (those shown above), their median " +
              "thick, the interquartile band shaded; a seed: its own curve. Same metric and " +
              "axes as the curves above.")),
+       el("section", {id: "analyses"}),
        el("h2", {}, "Summary table"),
        el("pre", {id: "table"})));
   if (problem) showProblem(problem);
@@ -396,6 +397,23 @@ function drawResults() {
   });
   drawMeasure();
   drawCurves();
+  drawAnalyses();
+}
+
+// The study's declared analyses (critical batch size, scaling rule, how many epochs): each
+// one's answer, its chart as the server built it, and its table.
+function drawAnalyses() {
+  const box = document.getElementById("analyses");
+  const items = view.data.analyses || [];
+  box.replaceChildren(...(items.length ? [el("h2", {}, "Analyses")] : []),
+    ...items.map(a => el("div", {class: "analysis"},
+      el("h3", {}, a.title),
+      el("p", {class: "answer"}, a.answer),
+      a.chart ? el("div", {id: `analysis-${a.name}`, class: "plot"}) : null,
+      a.table ? el("pre", {}, a.table) : null)));
+  items.filter(a => a.chart).forEach(a =>
+    Plotly.react(`analysis-${a.name}`, a.chart.data,
+                 {...a.chart.layout, uirevision: `${view.data.name}|${a.name}`}, PLOT_CONFIG));
 }
 
 function drawMeasure() {
