@@ -64,7 +64,7 @@ def test_defaults_are_the_tutorials_run():
         "model": {"hidden": [50], "activation": "relu", "initializer": "he_uniform"},
         "optimizer": {"name": "sgd", "args": {"learning_rate": 0.01, "momentum": 0.9}},
         "schedule": None, "plateau": None, "early_stopping": None,
-        "batch_size": 32, "epochs": 200, "seed": 0, "shuffle": True,
+        "batch_size": 32, "epochs": 200, "seed": 0, "shuffle": True, "diagnostics": [],
     }
 
 
@@ -246,3 +246,17 @@ def test_python_dash_m_hyperlab():
                          capture_output=True, text=True, timeout=120)
     assert bad.returncode == 2 and bad.stdout == ""
     assert bad.stderr.startswith("hyperlab: error: ") and "Traceback" not in bad.stderr
+
+
+def test_fit_logs_sharpness_and_names_sgds_stability_threshold(capsys):
+    code, out, err = run(capsys, "fit", "--epochs", "4", "--diagnostics", "sharpness",
+                         "--verbose", "0", "--json")
+    assert code == 0, err
+    data = json.loads(out)
+    sharp = data["history"]["sharpness"]
+    assert len(sharp) == 4 and all(v > 0 for v in sharp)
+    code, text, _ = run(capsys, "fit", "--epochs", "4", "--diagnostics", "sharpness",
+                        "--verbose", "0")
+    # the tutorial's SGD: rate 0.01, momentum 0.9 -> (2 + 2 * 0.9) / 0.01 = 380
+    assert f"after the last epoch: {sharp[-1]:.4g}, below SGD's stability threshold " \
+           "(2 + 2·0.9)/η = 380." in text

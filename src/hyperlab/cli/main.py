@@ -154,6 +154,12 @@ def add_fit_parser(subparsers: argparse._SubParsersAction) -> None:
                             "e.g. --seed 1)")
     train.add_argument("--no-shuffle", action="store_true",
                        help="keep the training order fixed (default: shuffle every epoch)")
+    train.add_argument("--diagnostics", default="", metavar="NAME,...",
+                       help="also log per epoch 'layers' (each layer's gradient norm, update "
+                            "ratio, weight norm and activation statistics) and/or 'sharpness' "
+                            "(the top Hessian eigenvalue of the training loss, beside SGD's "
+                            "stability threshold); in the --json history (default: none; "
+                            "e.g. --diagnostics sharpness)")
     out = p.add_argument_group("output")
     out.add_argument("--verbose", type=int, choices=(0, 1, 2), default=1,
                      help="0 silent, 1 progress bar on stderr, 2 one line per epoch "
@@ -217,7 +223,19 @@ def fit_config(args: argparse.Namespace) -> dict[str, Any]:
         "epochs": args.epochs,
         "seed": args.seed,
         "shuffle": not args.no_shuffle,
+        "diagnostics": parse_diagnostics(getattr(args, "diagnostics", "")),
     }
+
+
+def parse_diagnostics(text: str) -> list[str]:
+    """``--diagnostics layers,sharpness`` as a list of names of ``fit(diagnostics=...)``."""
+    from hyperlab.engine.training import DIAGNOSTICS
+    names = [n.strip() for n in text.split(",") if n.strip()]
+    unknown = [n for n in names if n not in DIAGNOSTICS]
+    if unknown:
+        raise ValueError(f"--diagnostics: unknown name {unknown[0]!r}; choose among "
+                         f"{', '.join(DIAGNOSTICS)} (e.g. --diagnostics sharpness)")
+    return list(dict.fromkeys(names))
 
 
 @contextlib.contextmanager
@@ -312,7 +330,8 @@ def run_fit(args: argparse.Namespace) -> int:
             history = model.fit(ds.x_train, y, batch_size=batch_size, epochs=config["epochs"],
                                 validation_data=(ds.x_val, vy), verbose=args.verbose,
                                 callbacks=callbacks, shuffle=config["shuffle"],
-                                seed=config["seed"], log_learning_rate=True)
+                                seed=config["seed"], log_learning_rate=True,
+                                diagnostics=config["diagnostics"] or False)
         wall = time.perf_counter() - start
         train_loss, train_acc = model.evaluate(ds.x_train, y, verbose=0)
         test_loss, test_acc = model.evaluate(ds.x_val, vy, verbose=0)
@@ -334,7 +353,23 @@ def run_fit(args: argparse.Namespace) -> int:
     if history.stopped_epoch is not None:
         print(f"EarlyStopping stopped the run at epoch {history.stopped_epoch + 1}.")
     print(f"Train: {train_acc:.3f}, Test: {test_acc:.3f}")
+    if "sharpness" in config["diagnostics"]:
+        print(_sharpness_line(history.history, optimizer))
     return 0
+
+
+def _sharpness_line(history: dict[str, list[float]], optimizer: Any) -> str:
+    """The last epoch's sharpness and, for SGD, its stability threshold (2 + 2β)/η."""
+    from hyperlab.science.sharpness import stability_threshold
+    value = history["sharpness"][-1]
+    line = f"Sharpness (top Hessian eigenvalue of the training loss) after the last epoch: {value:.4g}"
+    if type(optimizer).__name__ != "SGD":
+        return line + "."
+    rate, momentum = history["learning_rate"][-1], float(optimizer.momentum)
+    limit = stability_threshold(rate, momentum)
+    what = "2/η" if momentum == 0 else f"(2 + 2·{momentum:g})/η"
+    side = "above" if value > limit else "below"
+    return f"{line}, {side} SGD's stability threshold {what} = {limit:.4g}."
 
 
 def _optimizer_config(optimizer: Any) -> dict[str, Any]:
