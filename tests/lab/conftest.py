@@ -1,5 +1,5 @@
 """The lab's fixtures: a tiny study trained once into a store, a copy of that store per test
-that trains, and a test client of the lab on it."""
+that trains, a test client of the lab on it, and headless Chromium for the page tests."""
 from __future__ import annotations
 
 import shutil
@@ -18,7 +18,17 @@ with warnings.catch_warnings():  # Starlette >= 1.9 would rather use httpx2
 from hyperlab.lab.app import create_app  # noqa: E402
 from hyperlab.studies import Study  # noqa: E402
 
+from browser import MISSING, launch  # noqa: E402
 from lab_cases import GRID, STUDY, TOKEN  # noqa: E402
+
+
+@pytest.fixture(scope="module")
+def browser():
+    """The system Chromium driven by Playwright, one for the module's tests."""
+    if MISSING is not None:
+        pytest.skip(MISSING)
+    with launch() as chromium:
+        yield chromium
 
 
 @pytest.fixture(scope="session")

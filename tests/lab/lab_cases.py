@@ -1,12 +1,11 @@
 """What the lab's tests share: the token, a tiny study (two values of one program, so one
-cohort; two seeds; three epochs of 5 updates), a tiny grid study (two swept axes) and a
-page's DOM from headless Chromium (tests/browser.py), with networking off if asked."""
+cohort; two seeds; three epochs of 5 updates), a tiny grid study (two swept axes) and an
+offline page's DOM from headless Chromium (tests/browser.py) with networking off."""
 from __future__ import annotations
 
-import subprocess
-from pathlib import Path
+from typing import Any
 
-from browser import chromium
+from browser import watch
 
 TOKEN = "test-token"
 STUDY = """
@@ -46,16 +45,24 @@ values = [0.0, 0.9]
 field = "compile.optimizer.learning_rate"
 values = [0.01, 0.1]
 """
-# Every connection refused and every name unresolved: a page that loads anything fails.
-NO_NETWORK = ("--proxy-server=socks5://127.0.0.1:9", "--host-resolver-rules=MAP * ~NOTFOUND")
+# A study page is drawn once its overlay is: the last plot, drawn after the browser painted
+# the others.
+DRAWN = "document.getElementById('overlay')?.data"
 
 
-def run_chromium(url: str, tmp_path: Path, *flags: str) -> subprocess.CompletedProcess:
-    """The DOM of ``url`` once its scripts ran, from a fresh headless Chromium profile."""
-    return chromium(url, tmp_path, "--window-size=1200,2000", "--dump-dom", *flags,
-                    budget_ms=10000)
-
-
-def console(proc: subprocess.CompletedProcess) -> list[str]:
-    """The page's console messages (errors included) that Chromium logged."""
-    return [line for line in proc.stderr.splitlines() if ":CONSOLE" in line]
+def offline_dom(browser: Any, url: str, drawn: str = DRAWN) -> tuple[str, list[str], list[str]]:
+    """The DOM of ``url`` once ``drawn`` is true in it, opened in a fresh context with
+    networking off: (the DOM, what the page logged, the URLs it asked for beyond file: and
+    data:, each refused)."""
+    context = browser.new_context(offline=True, viewport={"width": 1200, "height": 2000})
+    try:
+        page = context.new_page()
+        logged = watch(page)
+        asked: list[str] = []
+        page.on("request", lambda r: None if r.url.startswith(("file:", "data:"))
+                else asked.append(r.url))
+        page.goto(url)
+        page.wait_for_function(f"() => {drawn}")
+        return page.content(), logged, asked
+    finally:
+        context.close()

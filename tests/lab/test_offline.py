@@ -7,7 +7,7 @@ import re
 from hyperlab.cli.main import main
 
 from browser import needs_chromium
-from lab_cases import run_chromium
+from lab_cases import offline_dom
 
 
 def export(capsys, *argv) -> tuple[int, str, str]:
@@ -63,15 +63,12 @@ def test_bad_exports_are_one_line(capsys, trained, tmp_path):
 
 
 @needs_chromium
-def test_the_page_renders_offline_read_only(capsys, trained, tmp_path):
+def test_the_page_renders_offline_read_only(capsys, trained, tmp_path, browser):
     path, db = trained
     target = tmp_path / "lab.html"
     assert export(capsys, path, "--db", db, "--export", target)[0] == 0
-    proc = run_chromium(f"{target.as_uri()}#/study/lab-tiny", tmp_path)
-    assert proc.returncode == 0, proc.stderr[-2000:]
-    dom = proc.stdout
+    dom, logged, asked = offline_dom(browser, f"{target.as_uri()}#/study/lab-tiny")
+    assert not logged and not asked, (logged, asked)
     assert set(re.findall(r'class="trace scatter traceseeds-(\d+)"', dom)) == {"0", "1"}
     assert "gives the highest final validation accuracy" in dom
     assert 'id="knobs"' not in dom and ">null<" not in dom
-    console = [line for line in proc.stderr.splitlines() if ":CONSOLE" in line]
-    assert not console, console

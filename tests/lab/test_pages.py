@@ -14,7 +14,7 @@ from hyperlab.studies.executors import stored_results
 from hyperlab.studies.store import Store
 
 from browser import needs_chromium
-from lab_cases import NO_NETWORK, console, run_chromium
+from lab_cases import offline_dom
 
 
 def embedded(page: str) -> dict:
@@ -65,23 +65,21 @@ def test_one_page_per_study_with_runs_sharing_one_plotly(pages):
 
 
 @needs_chromium
-def test_the_index_lists_every_study_offline(pages, tmp_path):
+def test_the_index_lists_every_study_offline(pages, browser):
     out, _ = pages
-    proc = run_chromium((out / "index.html").as_uri(), tmp_path, *NO_NETWORK)
-    assert proc.returncode == 0, proc.stderr[-2000:]
-    assert not console(proc), console(proc)
-    rows = re.findall(r'<a href="(lab-[a-z]+/report\.html)">', proc.stdout)
+    dom, logged, asked = offline_dom(browser, (out / "index.html").as_uri(),
+                                     "document.querySelector('table.studies tbody tr')")
+    assert not logged and not asked, (logged, asked)
+    rows = re.findall(r'<a href="(lab-[a-z]+/report\.html)">', dom)
     assert rows == ["lab-tiny/report.html", "lab-grid/report.html"]
-    assert "leading measure" in proc.stdout and ">final validation accuracy<" in proc.stdout
+    assert "leading measure" in dom and ">final validation accuracy<" in dom
 
 
 @needs_chromium
-def test_a_grid_page_draws_heat_map_parallel_coordinates_and_overlay_offline(pages, tmp_path):
+def test_a_grid_page_draws_heat_map_parallel_coordinates_and_overlay_offline(pages, browser):
     out, _ = pages
-    proc = run_chromium((out / "lab-grid" / "report.html").as_uri(), tmp_path, *NO_NETWORK)
-    assert proc.returncode == 0, proc.stderr[-2000:]
-    assert not console(proc), console(proc)
-    dom = proc.stdout
+    dom, logged, asked = offline_dom(browser, (out / "lab-grid" / "report.html").as_uri())
+    assert not logged and not asked, (logged, asked)
     heat = between(dom, 'id="heatmap"', 'id="parallel"')
     assert heat.count('class="textpoint"') == 4                  # one cell per pair of values
     fills = re.findall(r'<path data-index="\d+"[^>]*fill: (rgb\([^)]*\))', heat)
@@ -94,7 +92,7 @@ def test_a_grid_page_draws_heat_map_parallel_coordinates_and_overlay_offline(pag
 
 
 @needs_chromium
-def test_hyperlab_report_opens_offline_with_the_same_views(capsys, trained, tmp_path):
+def test_hyperlab_report_opens_offline_with_the_same_views(capsys, trained, tmp_path, browser):
     from hyperlab.cli.main import main
     path, db = trained
     target = tmp_path / "report.html"
@@ -102,10 +100,8 @@ def test_hyperlab_report_opens_offline_with_the_same_views(capsys, trained, tmp_
     assert capsys.readouterr().out.strip() == str(target)
     page = target.read_text(encoding="utf-8")
     assert "<script src=" not in page                             # Plotly inline: one file
-    proc = run_chromium(target.as_uri(), tmp_path, *NO_NETWORK)
-    assert proc.returncode == 0, proc.stderr[-2000:]
-    assert not console(proc), console(proc)
-    dom = proc.stdout
+    dom, logged, asked = offline_dom(browser, target.as_uri())
+    assert not logged and not asked, (logged, asked)
     assert set(re.findall(r'class="trace scatter traceseeds-(\d+)"', dom)) == {"0", "1"}
     assert "gives the highest final validation accuracy" in dom
     assert 'id="knobs"' not in dom and 'id="overlay"' in dom
