@@ -247,9 +247,23 @@ def read_b_simple(path: str) -> tuple[float, float, float]:
     return values
 
 
+def _publish(args: argparse.Namespace, folder: Path, name: str, data: dict[str, Any],
+             result: Any, what: str) -> int:
+    """Write ``folder/<name>.json``; print it (``--json``) or the result's answer and table
+    and where the files are."""
+    from hyperlab._fileio import write_text
+    write_text(folder / f"{name}.json", json.dumps(data, indent=1) + "\n", what)
+    if args.json:
+        print(json.dumps(data))
+    else:
+        print(f"{result.answer()}\n\n{result.table()}\n")
+        print(f"written to {folder}/")
+    return 0
+
+
 def cmd_critical_batch(args: argparse.Namespace) -> int:
     """Read the stored runs, fit, write the figure and JSON, print the answer."""
-    from hyperlab._fileio import output_folder, write_text
+    from hyperlab._fileio import output_folder
     from hyperlab.cli._common import load_study, stored_results
     b_simple = read_b_simple(args.noise_scale) if args.noise_scale else None
     target = args.target
@@ -266,14 +280,7 @@ def cmd_critical_batch(args: argparse.Namespace) -> int:
     folder = output_folder(out / results.name / CRITICAL, "the critical batch size")
     data = {**result.to_dict(),
             "figures": [str(p) for p in figures.save_critical_batch(result, folder)]}
-    write_text(folder / "critical-batch.json", json.dumps(data, indent=1) + "\n",
-               "the critical batch size")
-    if args.json:
-        print(json.dumps(data))
-        return 0
-    print(f"{result.answer()}\n\n{result.table()}\n")
-    print(f"written to {folder}/")
-    return 0
+    return _publish(args, folder, CRITICAL, data, result, "the critical batch size")
 
 
 SCALING = "scaling-rule"
@@ -311,7 +318,7 @@ def add_scaling_rule_parser(subparsers: argparse._SubParsersAction) -> None:
 
 def cmd_scaling_rule(args: argparse.Namespace) -> int:
     """Read the stored runs, referee, write the figure and JSON, print the answer."""
-    from hyperlab._fileio import output_folder, write_text
+    from hyperlab._fileio import output_folder
     from hyperlab.cli._common import load_study, stored_results
     results, out = stored_results(args)
     from hyperlab.science import figures
@@ -320,14 +327,7 @@ def cmd_scaling_rule(args: argparse.Namespace) -> int:
     folder = output_folder(out / results.name / SCALING, "the scaling rule")
     data = {**result.to_dict(),
             "figures": [str(p) for p in figures.save_scaling_rule(result, folder)]}
-    write_text(folder / "scaling-rule.json", json.dumps(data, indent=1) + "\n",
-               "the scaling rule")
-    if args.json:
-        print(json.dumps(data))
-        return 0
-    print(f"{result.answer()}\n\n{result.table()}\n")
-    print(f"written to {folder}/")
-    return 0
+    return _publish(args, folder, SCALING, data, result, "the scaling rule")
 
 
 DOCTOR = "doctor"
@@ -526,7 +526,7 @@ def setup_config(args: argparse.Namespace, opt_args: dict[str, Any], rate: float
 
 def cmd_lr_sweep(args: argparse.Namespace) -> int:
     """Train what the store lacks, analyse, write the figure and print the answer."""
-    from hyperlab._fileio import output_folder, write_text
+    from hyperlab._fileio import output_folder
     from hyperlab.science import figures, lr_sweep
     config = sweep_config(args)
     out = Path(args.out)
@@ -538,13 +538,7 @@ def cmd_lr_sweep(args: argparse.Namespace) -> int:
                       db=db, progress=not args.no_progress)
     data = {**result.to_dict(),
             "figures": [str(p) for p in figures.save_lr_sweep(result, folder)]}
-    write_text(folder / "lr-sweep.json", json.dumps(data, indent=1) + "\n", "the sweep's results")
-    if args.json:
-        print(json.dumps(data))
-        return 0
-    print(f"{result.answer()}\n\n{result.table()}\n")
-    print(f"written to {folder}/")
-    return 0
+    return _publish(args, folder, NAME, data, result, "the sweep's results")
 
 
 def noise_config(args: argparse.Namespace) -> dict[str, Any]:
@@ -583,7 +577,7 @@ def rate_config(args: argparse.Namespace) -> dict[str, Any]:
 
 def cmd_noise_scale(args: argparse.Namespace) -> int:
     """Train, measure, write the figure and JSON, and print the answer."""
-    from hyperlab._fileio import output_folder, write_text
+    from hyperlab._fileio import output_folder
     config = noise_config(args)
     folder = output_folder(Path(args.out) / NOISE, "the noise scale")  # before training
     from hyperlab.science import figures, noise_scale_curve
@@ -591,19 +585,12 @@ def cmd_noise_scale(args: argparse.Namespace) -> int:
                               b_small=args.b_small, b_big=args.b_big)
     data = {**curve.to_dict(),
             "figures": [str(p) for p in figures.save_noise_scale(curve, folder)]}
-    write_text(folder / "noise-scale.json", json.dumps(data, indent=1) + "\n",
-               "the noise scale's results")
-    if args.json:
-        print(json.dumps(data))
-        return 0
-    print(f"{curve.answer()}\n\n{curve.table()}\n")
-    print(f"written to {folder}/")
-    return 0
+    return _publish(args, folder, NOISE, data, curve, "the noise scale's results")
 
 
 def cmd_epochs(args: argparse.Namespace) -> int:
     """Train what the store lacks, analyse, write the JSON and print the answer."""
-    from hyperlab._fileio import output_folder, write_text
+    from hyperlab._fileio import output_folder
     config = training_config(args, least_epochs=4)
     out = Path(args.out)
     folder = output_folder(out / EPOCHS_NAME, "the epochs analysis")  # before training
@@ -611,18 +598,4 @@ def cmd_epochs(args: argparse.Namespace) -> int:
     advice = how_many_epochs(config, seeds=args.seeds, epochs=args.epochs,
                              db=Path(args.db) if args.db else out / "hyperlab.db",
                              progress=not args.no_progress)
-    data = advice.to_dict()
-    write_text(folder / "epochs.json", json.dumps(data, indent=1) + "\n",
-               "the epochs analysis")
-    if args.json:
-        print(json.dumps(data))
-        return 0
-    rows = [("seed", "plateau", "overfitting", "noise", "stops after", "gives up")]
-    rows += [(str(s.seed), f"{s.plateau:.0f}", "-" if s.overfitting is None
-              else str(s.overfitting), f"{s.noise:.3g}", str(k), f"{c:.3f}")
-             for s, k, c in zip(advice.seeds, advice.stopped, advice.cost)]
-    widths = [max(len(r[i]) for r in rows) for i in range(len(rows[0]))]
-    table = "\n".join("  ".join(c.ljust(w) for c, w in zip(r, widths)).rstrip() for r in rows)
-    print(f"{advice.answer()}\n\n{table}\n")
-    print(f"written to {folder}/")
-    return 0
+    return _publish(args, folder, EPOCHS_NAME, advice.to_dict(), advice, "the epochs analysis")

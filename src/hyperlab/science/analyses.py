@@ -38,6 +38,9 @@ class LongestEpochs:
     def answer(self) -> str:
         return f"Of the value {self.label!r}: {self.advice.answer()}"
 
+    def table(self) -> str:
+        return self.advice.table()
+
     def to_dict(self) -> dict[str, Any]:
         return {**self.advice.to_dict(), "value": self.label, "answer": self.answer()}
 

@@ -125,6 +125,17 @@ class EpochsAdvice:
             parts.append(f"With {n} seeds, a new seed may well need a larger patience.")
         return " ".join(parts)
 
+    def table(self) -> str:
+        """Per seed: plateau, overfitting onset, noise, where the calibrated EarlyStopping
+        stops and the validation accuracy that costs."""
+        rows = [("seed", "plateau", "overfitting", "noise", "stops after", "gives up")]
+        rows += [(str(s.seed), f"{s.plateau:.0f}", "-" if s.overfitting is None
+                  else str(s.overfitting), f"{s.noise:.3g}", str(k), f"{c:.3f}")
+                 for s, k, c in zip(self.seeds, self.stopped, self.cost)]
+        widths = [max(len(r[i]) for r in rows) for i in range(len(rows[0]))]
+        return "\n".join("  ".join(c.ljust(w) for c, w in zip(r, widths)).rstrip()
+                         for r in rows)
+
     def to_dict(self) -> dict[str, Any]:
         """Everything as JSON types."""
         return jsonable({
