@@ -25,6 +25,7 @@ from typing import Any, Sequence
 
 import numpy as np
 
+from hyperlab.science._text import columns
 from hyperlab.science.grid import BatchRateGrid, batch_rate_grid
 from hyperlab.stats import jsonable
 
@@ -288,9 +289,7 @@ class CriticalBatch:
             rows.append((str(b), f"{r:.3g}", str(self.grid.steps_per_epoch[i]),
                          f"{m:.4g}" if math.isfinite(m) else "never",
                          f"{pred:.4g}" if math.isfinite(pred) else "-", f"{reached}/{total}"))
-        widths = [max(len(row[k]) for row in rows) for k in range(len(rows[0]))]
-        return "\n".join("  ".join(c.ljust(w) for c, w in zip(row, widths)).rstrip()
-                         for row in rows)
+        return columns(rows)
 
     def to_dict(self) -> dict[str, Any]:
         """Everything as JSON types (never-reached steps as null)."""

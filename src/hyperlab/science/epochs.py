@@ -18,6 +18,7 @@ from typing import Any
 
 import numpy as np
 
+from hyperlab.science._text import columns
 from hyperlab.stats import Estimate, estimate
 from hyperlab.stats import jsonable
 from hyperlab.studies.measures import MEASURES, epochs_to_plateau
@@ -132,9 +133,7 @@ class EpochsAdvice:
         rows += [(str(s.seed), f"{s.plateau:.0f}", "-" if s.overfitting is None
                   else str(s.overfitting), f"{s.noise:.3g}", str(k), f"{c:.3f}")
                  for s, k, c in zip(self.seeds, self.stopped, self.cost)]
-        widths = [max(len(r[i]) for r in rows) for i in range(len(rows[0]))]
-        return "\n".join("  ".join(c.ljust(w) for c, w in zip(r, widths)).rstrip()
-                         for r in rows)
+        return columns(rows)
 
     def to_dict(self) -> dict[str, Any]:
         """Everything as JSON types."""

@@ -35,6 +35,7 @@ import jax.numpy as jnp
 import numpy as np
 from jax.flatten_util import ravel_pytree
 
+from hyperlab.science._text import columns
 from hyperlab.science.segments import epochs_to_measure, train_in_segments
 from hyperlab.science.sharpness import model_loss
 from hyperlab.stats import Estimate, estimate
@@ -233,9 +234,7 @@ class NoiseScaleCurve:
             ci = f" ({m.low:.3g}-{m.high:.3g})" if math.isfinite(m.low) else ""
             rows.append((str(epoch), f"{m.estimate:.3g}{ci}" if math.isfinite(m.estimate)
                          else "-", *(f"{v:.3g}" if math.isfinite(v) else "-" for v in column)))
-        widths = [max(len(row[i]) for row in rows) for i in range(len(rows[0]))]
-        return "\n".join("  ".join(c.ljust(w) for c, w in zip(row, widths)).rstrip()
-                         for row in rows)
+        return columns(rows)
 
     def to_dict(self) -> dict[str, Any]:
         """Everything as JSON types: setup, per-seed measurements, medians, the answer."""

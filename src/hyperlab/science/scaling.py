@@ -19,6 +19,7 @@ from typing import Any
 
 import numpy as np
 
+from hyperlab.science._text import columns
 from hyperlab.science.grid import BatchRateGrid, batch_rate_grid
 from hyperlab.stats import jsonable
 
@@ -131,9 +132,7 @@ class ScalingRule:
             rows.append((str(b), *(("-" if math.isnan(m) else "diverged" if math.isinf(m)
                                     else f"{m:.3g}")
                                    + ("*" if r == best else "") for r, m in zip(g.rates, row))))
-        widths = [max(len(row[k]) for row in rows) for k in range(len(head))]
-        return "\n".join("  ".join(c.ljust(w) for c, w in zip(row, widths)).rstrip()
-                         for row in rows)
+        return columns(rows)
 
     def to_dict(self) -> dict[str, Any]:
         g = self.grid

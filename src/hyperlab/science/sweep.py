@@ -21,6 +21,7 @@ from typing import Any
 import numpy as np
 
 from hyperlab.science import sensitivity
+from hyperlab.science._text import columns
 from hyperlab.science.sensitivity import Sensitivity
 from hyperlab.stats import proportion
 from hyperlab.stats import jsonable
@@ -197,9 +198,7 @@ class LRSweep:
             rows.append(("range test", "seed", "suggested rate", "", "", ""))
             rows += [("", str(s), "-" if g is None else rate_label(g), "", "", "")
                      for s, g in zip(t.seeds, t.suggested)]
-        widths = [max(len(row[i]) for row in rows) for i in range(len(head))]
-        return "\n".join("  ".join(c.ljust(w) for c, w in zip(row, widths)).rstrip()
-                         for row in rows)
+        return columns(rows)
 
     def to_dict(self) -> dict[str, Any]:
         """Everything as JSON types: setup, per-seed results, the analysis, the answer."""
