@@ -1,5 +1,5 @@
-"""How quickly the lab answers, in headless Chromium driven over the DevTools protocol (the
-client of the lab's browser tests, tests/lab/cdp.py):
+"""How quickly the lab answers, in the system's headless Chromium driven by Playwright (as the
+lab's browser tests drive it, tests/browser.py):
 
 * **run to first curves**: on the batch-size study with 5 seeds (8 values x 5 seeds, 200
   epochs), from the click on *Run* to the first seed's curve drawn in the page (timed in the
@@ -37,7 +37,7 @@ import time
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
-sys.path[:0] = [str(ROOT / "tests"), str(ROOT / "tests" / "lab")]   # the DevTools client
+sys.path[:0] = [str(ROOT / "tests")]       # browser.py: the system Chromium, by Playwright
 
 FIRST_CURVE = ("document.getElementById('curves')?.data?.some(t => String(t.uid)"
                ".startsWith('seeds-') && t.y.some(y => y !== null))")
@@ -50,9 +50,10 @@ TIMED = """new Promise(done => {{
 
 def first_curves(cache: Path, passes: int) -> list[float]:
     """Seconds from *Run* to the first curve, per pass (the first fills the cache)."""
-    from cdp import Browser
+    from browser import launch
     out = []
-    with Browser() as page:
+    with launch() as browser:
+        page = browser.new_page(viewport={"width": 1200, "height": 1600})
         for _ in range(passes):
             store = Path(tempfile.mkdtemp(prefix="hyperlab-bench-lab-"))
             env = {**os.environ, "HYPERLAB_CACHE_DIR": str(cache)}
@@ -62,18 +63,19 @@ def first_curves(cache: Path, passes: int) -> list[float]:
                 stdout=subprocess.PIPE, text=True, env=env)
             try:
                 url = re.search(r"(http://\S+)", server.stdout.readline())[1]
-                page.open(f"{url}#/study/batch-size?repeats=5")
-                page.wait("document.getElementById('run')")
-                page.js("window.__t0 = undefined; new Promise(done => {"
+                page.goto(f"{url}#/study/batch-size?repeats=5")
+                page.wait_for_function("() => document.getElementById('run')")
+                page.evaluate("window.__t0 = undefined; new Promise(done => {"
                         "  const poll = () => " + FIRST_CURVE + " ? requestAnimationFrame("
                         "    () => done(window.__first = performance.now() - window.__t0))"
                         "    : setTimeout(poll, 5);"
                         "  window.__t0 = performance.now();"
                         "  document.getElementById('run').click(); poll(); }) && 0")
-                page.wait("window.__first !== undefined", timeout=120)
-                out.append(page.js("window.__first") / 1000)
-                page.js("document.getElementById('cancel').click()")
-                page.wait("document.getElementById('cancel').hidden", timeout=60)
+                page.wait_for_function("() => window.__first !== undefined", timeout=120_000)
+                out.append(page.evaluate("window.__first") / 1000)
+                page.click("#cancel")
+                page.wait_for_function("() => document.getElementById('cancel').hidden",
+                                       timeout=60_000)
             finally:
                 server.terminate()
                 server.wait(timeout=30)
@@ -107,7 +109,7 @@ def hundred_runs_page(db: Path, folder: Path) -> Path:
 
 def interactions(page_path: Path, repeats: int) -> dict[str, list[float]]:
     """Milliseconds per interaction, ``repeats`` times each."""
-    from cdp import Browser
+    from browser import launch, watch
     change = "{{ const c = document.getElementById('{id}'); c.value = {value};" \
              " c.dispatchEvent(new Event('change')); }}"
     actions = {
@@ -120,16 +122,18 @@ def interactions(page_path: Path, repeats: int) -> dict[str, list[float]]:
                           change.format(id="metric", value="'val_accuracy'")],
     }
     out: dict[str, list[float]] = {name: [] for name in actions}
-    with Browser(width=1200, height=1600) as page:
-        page.open(page_path.as_uri())
-        page.wait(FIRST_CURVE)
-        traces = page.js("document.getElementById('curves').data.length")
+    with launch() as browser:
+        page = browser.new_page(viewport={"width": 1200, "height": 1600})
+        logged = watch(page)
+        page.goto(page_path.as_uri())
+        page.wait_for_function(f"() => {FIRST_CURVE}")
+        traces = page.evaluate("document.getElementById('curves').data.length")
         for _ in range(repeats):
             for name, pair in actions.items():
                 for action in pair:
-                    out[name].append(page.js(TIMED.format(action=action)))
-        if page.console:
-            raise SystemExit(f"the page logged: {page.console}")
+                    out[name].append(page.evaluate(TIMED.format(action=action)))
+        if logged:
+            raise SystemExit(f"the page logged: {logged}")
     out["traces"] = [traces]
     return out
 
@@ -155,7 +159,7 @@ def screenshots(db: Path, folder: Path) -> list[Path]:
     views and the playground, from a lab on a copy of ``db`` with a grid study trained."""
     import uvicorn
 
-    from cdp import Browser
+    from browser import launch, watch
     from hyperlab import studies
     from hyperlab.lab.app import create_app
     tmp = Path(tempfile.mkdtemp(prefix="hyperlab-shots-"))
@@ -172,33 +176,50 @@ def screenshots(db: Path, folder: Path) -> list[Path]:
     base = f"http://127.0.0.1:{sock.getsockname()[1]}/?token=t"
     shots = []
     try:
-        with Browser(width=1200, height=1500) as page:
+        with launch() as browser:
+            page = browser.new_page(viewport={"width": 1200, "height": 1500})
+            logged = watch(page)
+
             def shot(name: str, selector: str | None = None, until: str | None = None) -> None:
+                """The viewport, or the element ``selector`` matches down to the bottom of
+                the one ``until`` matches (if given)."""
                 time.sleep(0.5)                    # Plotly's transitions
-                shots.append(page.screenshot(folder / f"lab-{name}.png", False, selector, until))
-            page.open(f"{base}#/")
-            page.wait("document.querySelector('table.studies tbody tr')")
+                path = folder / f"lab-{name}.png"
+                if selector is None:
+                    page.screenshot(path=path)
+                else:
+                    top = page.locator(selector).bounding_box()
+                    bottom = page.locator(until or selector).bounding_box()
+                    scroll = page.evaluate("[scrollX, scrollY]")
+                    page.screenshot(path=path, full_page=True, clip={
+                        "x": top["x"] + scroll[0], "y": top["y"] + scroll[1],
+                        "width": top["width"],
+                        "height": bottom["y"] + bottom["height"] - top["y"]})
+                shots.append(path)
+            page.goto(f"{base}#/")
+            page.wait_for_function("() => document.querySelector('table.studies tbody tr')")
             shot("studies")
-            page.open(f"{base}#/study/momentum")
-            page.wait(FIRST_CURVE)
+            page.goto(f"{base}#/study/momentum")
+            page.wait_for_function(f"() => {FIRST_CURVE}")
             shot("study", "body", "#curves")
-            page.js("{ const c = document.getElementById('overlay-1'); c.value = '0.99';"
-                    " c.dispatchEvent(new Event('change')); }")
+            page.select_option("#overlay-1", "0.99")
             shot("overlay", "#overlay-box")
-            page.open(f"{base}#/study/lr-momentum-grid")
-            page.wait("document.getElementById('parallel')?.data")
+            page.goto(f"{base}#/study/lr-momentum-grid")
+            page.wait_for_function("() => document.getElementById('parallel')?.data")
             shot("grid", "#grid-box")
-            page.open(f"{base}#/playground")
-            page.wait("document.getElementById('play-B-train')")
+            page.goto(f"{base}#/playground")
+            page.wait_for_function("() => document.getElementById('play-B-train')")
             for side, knobs in (("A", {"activation": "relu"}),
                                 ("B", {"activation": "tanh", "learning_rate": "0.3"})):
                 for key, value in {"dataset": "moons", "epochs": "100", **knobs}.items():
-                    page.js(f"document.getElementById('play-{side}-{key}').value = '{value}'")
-                page.js(f"document.getElementById('play-{side}-train').click()")
-                page.wait(f"document.getElementById('play-{side}-scrub')", timeout=120)
+                    page.evaluate(f"document.getElementById('play-{side}-{key}').value = "
+                                  f"'{value}'")
+                page.click(f"#play-{side}-train")
+                page.wait_for_function(f"() => document.getElementById('play-{side}-scrub')",
+                                       timeout=120_000)
             shot("playground", "main")
-            if page.console:
-                raise SystemExit(f"the pages logged: {page.console}")
+            if logged:
+                raise SystemExit(f"the pages logged: {logged}")
     finally:
         server.should_exit = True
         shutil.rmtree(tmp, ignore_errors=True)
