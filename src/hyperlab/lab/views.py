@@ -28,7 +28,7 @@ from hyperlab.studies import executors, planner, spec
 from hyperlab.studies.results import RunResult, StudyResults, ValueResult
 from hyperlab.studies.store import Store
 
-METRICS = ("val_accuracy", "accuracy", "val_loss", "loss", "learning_rate")
+METRICS = ("val_accuracy", "accuracy", "val_loss", "loss", "learning_rate", "sharpness")
 OPTIMIZERS = ("SGD", "RMSprop", "Adagrad", "Adadelta", "Adam", "Adamax", "Nadam")
 # The knobs that map to one study field (``--set``), in the form's order.
 FIELDS = {"epochs": "fit.epochs", "batch_size": "fit.batch_size",

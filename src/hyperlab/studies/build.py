@@ -15,7 +15,7 @@ if TYPE_CHECKING:
     from hyperlab.engine.optimizers import Optimizer
     from hyperlab.engine.schedules import LearningRateSchedule
 
-__all__ = ["TUTORIAL_SGD", "LOG_KEYS", "CALLBACKS", "batch_size", "callback", "schedule",
+__all__ = ["TUTORIAL_SGD", "LOG_KEYS", "DIAGNOSTIC_LOGS", "CALLBACKS", "batch_size", "callback", "schedule",
            "optimizer_class", "split_schedule", "build_schedule", "build_optimizer", "build_callbacks",
            "build_layers"]
 
@@ -23,6 +23,9 @@ __all__ = ["TUTORIAL_SGD", "LOG_KEYS", "CALLBACKS", "batch_size", "callback", "s
 TUTORIAL_SGD = {"learning_rate": 0.01, "momentum": 0.9}
 # What fit logs each epoch with validation data: what a callback can monitor, what is stored.
 LOG_KEYS = ("loss", "accuracy", "val_loss", "val_accuracy", "learning_rate")
+# Per-epoch series a run logs when its configuration asks for them (fit.diagnostics), kept
+# beside the per-layer diagnostics '<name>/<layer>'.
+DIAGNOSTIC_LOGS = ("sharpness",)
 # The callbacks a configuration may name (fit.callbacks).
 CALLBACKS = ("EarlyStopping", "ReduceLROnPlateau")
 

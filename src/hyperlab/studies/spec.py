@@ -29,7 +29,8 @@ A study file (TOML)::
     [fit]
     epochs = 128
     batch_size = 256                  # or "full"
-    # diagnostics = true              # per-layer gradient/weight/activation statistics
+    # diagnostics = true              # per-layer gradient/weight/activation statistics;
+    #                                 # or a list of "layers" and "sharpness" (top Hessian eigenvalue)
     # schedule = { name = "StepDecay", initial_learning_rate = 0.1, drop = 0.5, epochs_drop = 32 }
     # callbacks = { ReduceLROnPlateau = { patience = 5 } }
 
@@ -87,6 +88,9 @@ OPTIONAL_OFF = {("model", "batch_norm"): "none", ("model", "dropout"): 0.0,
                 ("model", "kernel_regularizer"): {}, ("fit", "diagnostics"): False}
 BATCH_NORM = ("none", "after", "before")
 FIGURES = ("panels", "overlay", "plateau", "schedules", "gradients", "stopping")
+# What fit.diagnostics may name: engine.training.DIAGNOSTICS, spelled out here so that
+# reading a study file does not start JAX (tests/science/test_study_sharpness.py checks both).
+DIAGNOSTICS = ("layers", "sharpness")
 # Analyses of hyperlab.science that a study's publication runs on its stored runs, and the
 # fields the study must sweep for each (its command: `hyperlab <name> STUDY`).
 ANALYSES: dict[str, tuple[str, ...]] = {
@@ -106,7 +110,8 @@ FIELDS: dict[str, Constraint] = {
     "model.dropout": Interval(0.0, 1.0, closed="left"),
     "compile.loss": TEXT, "compile.optimizer.name": TEXT,
     "fit.epochs": POSITIVE_INT, "fit.batch_size": AnyOf((POSITIVE_INT, Options(("full",)))),
-    "fit.shuffle": Boolean(), "fit.diagnostics": Boolean(), "fit.schedule.name": TEXT,
+    "fit.shuffle": Boolean(), "fit.schedule.name": TEXT,
+    "fit.diagnostics": AnyOf((Boolean(), Items(Options(DIAGNOSTICS)))),
 }
 # Dataset arguments that say where the data come from, not what they are: run keys leave
 # them out (the digest of the arrays stands for the data).
@@ -508,7 +513,11 @@ def _resolve_optional(config: dict[str, Any]) -> None:
     if reg:  # validated and normalized by the regularizer; zero factors dropped
         model["kernel_regularizer"] = {
             k: v for k, v in _plain(regularizers.L1L2(**reg).get_config()).items() if v}
-    check_at(fit.get("diagnostics", False), FIELDS["fit.diagnostics"], "fit.diagnostics")
+    diagnostics = check_at(fit.get("diagnostics", False), FIELDS["fit.diagnostics"],
+                           "fit.diagnostics")
+    if isinstance(diagnostics, list):   # in DIAGNOSTICS' order; ["layers"] is true
+        names = [n for n in DIAGNOSTICS if n in diagnostics]
+        fit["diagnostics"] = True if names == ["layers"] else names or False
     for (section, key), off in OPTIONAL_OFF.items():
         if config[section].get(key, off) == off:
             config[section].pop(key, None)

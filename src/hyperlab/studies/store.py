@@ -43,7 +43,7 @@ from typing import Any
 
 import numpy as np
 
-from hyperlab.studies.build import LOG_KEYS
+from hyperlab.studies.build import DIAGNOSTIC_LOGS, LOG_KEYS
 from hyperlab.studies.results import RunResult
 
 BUSY_TIMEOUT_S = 10.0
@@ -772,11 +772,12 @@ def _opt_int(value: Any) -> int | None:
 
 def _encode_history(run: RunResult, path: Path) -> tuple[list[tuple], dict[str, int]]:
     """Rows of (5 values, nonfinite JSON) per epoch, and the length of each history key."""
-    unknown = {k for k in run.history if k not in LOG_KEYS and "/" not in k}
+    unknown = {k for k in run.history
+               if k not in LOG_KEYS and k not in DIAGNOSTIC_LOGS and "/" not in k}
     if unknown:
         raise StoreError(f"{path}: run {run.key}: history keys {sorted(unknown)} cannot be "
-                         f"stored (known: {list(LOG_KEYS)} and per-layer diagnostics "
-                         "'<name>/<layer>'); nothing of this batch was stored")
+                         f"stored (known: {list(LOG_KEYS + DIAGNOSTIC_LOGS)} and per-layer "
+                         "diagnostics '<name>/<layer>'); nothing of this batch was stored")
     lengths = {k: len(v) for k, v in run.history.items() if k in LOG_KEYS}
     rows = []
     for epoch in range(max(lengths.values(), default=0)):

@@ -137,7 +137,7 @@ def build_cohort(group: list[planner.PlannedRun]):
                   epochs=[r.epochs for r in group], batch_size=batch,
                   data={k: np.asarray(v) for k, v in data.items()},
                   shuffle=bool(first["fit"]["shuffle"]),
-                  diagnostics=bool(first["fit"].get("diagnostics", False)))
+                  diagnostics=first["fit"].get("diagnostics", False))
 
 
 def _ran(cohort) -> int:
