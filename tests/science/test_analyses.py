@@ -104,7 +104,10 @@ def test_the_lab_shows_each_analysis_with_its_answer_and_chart(grid_study):
     c = critical_batch(study, results, metric="val_accuracy", target=0.7)
     assert (critical["title"], critical["answer"], critical["table"]) == (
         "Critical batch size", c.answer(), c.table())
-    seeds, medians, *fit = critical["chart"]["data"]
+    seeds, medians, *fit, band = critical["chart"]["data"]
+    (shape,) = critical["chart"]["layout"]["shapes"]               # B_noise's interval
+    assert (shape["x0"], shape["x1"]) == pytest.approx((c.fit.b_noise_low, c.fit.b_noise_high))
+    assert band["name"] == "B_noise, 95% bootstrap interval"
     assert medians["x"] == [10, 50, 250] and medians["y"] == pytest.approx(
         [m if np.isfinite(m) else None for m in c.median], nan_ok=True)
     chosen = [c.grid.rates.index(r) for r in c.chosen]          # every seed at its chosen rate

@@ -369,6 +369,10 @@ def _critical_chart(d: dict[str, Any]) -> dict[str, Any]:
             shapes.append({"type": "rect", "xref": "x", "yref": "paper",
                            "x0": fit["b_noise_low"], "x1": fit["b_noise_high"], "y0": 0, "y1": 1,
                            "fillcolor": "rgba(214,39,40,0.12)", "line": {"width": 0}})
+            data.append({"type": "scatter", "mode": "markers", "x": [None], "y": [None],
+                         "name": f"B_noise, {fit['level']:.0%} bootstrap interval",
+                         "marker": {"symbol": "square", "size": 12,
+                                    "color": "rgba(214,39,40,0.25)"}, "hoverinfo": "skip"})
     sign = "≥" if d["metric"].endswith("accuracy") else "≤"
     return {"data": data, "layout": {
         "xaxis": {"type": "log", "title": {"text": "batch size B"}},
