@@ -126,3 +126,43 @@ def test_the_lab_shows_each_analysis_with_its_answer_and_chart(grid_study):
     x, y = np.log(line["x"]), np.log(line["y"])                  # slope alpha in log-log
     assert np.polyfit(x, y, 1)[0] == pytest.approx(s.alpha)
     assert results_view(studies.load(grid), results)["analyses"] == []   # none declared
+
+
+def test_the_lr_sweep_analysis_reads_a_rate_study_and_the_lab_draws_it(tmp_path):
+    from hyperlab.lab.views import results_view
+    from hyperlab.science import sensitivity
+    from hyperlab.science.sweep import initial_losses
+    study = studies.from_dict({
+        "name": "rates", "repeats": 3, "analyses": ["lr-sweep"], "model": {"hidden": [6]},
+        "fit": {"epochs": 4, "batch_size": 100},
+        "sweep": [{"field": "compile.optimizer.learning_rate", "values": [3.0, 0.3, 0.03]}]})
+    results = study.run(db=tmp_path / "s.db", progress=False)
+    from hyperlab.science.analyses import compute
+    sweep = compute("lr-sweep", study, results)
+    assert list(sweep.rates) == [0.03, 0.3, 3.0] and sweep.seeds == [0, 1, 2]
+    by_rate = {float(v.value): {r.seed: r for r in v.runs} for v in results.values}
+    final = np.array([[by_rate[rate][s].history["loss"][-1]
+                       if by_rate[rate][s].diverged_epoch is None else np.nan
+                       for s in range(3)] for rate in (0.03, 0.3, 3.0)])
+    np.testing.assert_allclose(sweep.final_loss, final)
+    initial = initial_losses(study.variants()[0].config, [0, 1, 2])
+    expect = sensitivity.analyze([0.03, 0.3, 3.0], final, initial, sweep.val_accuracy)
+    assert sweep.analysis.recommended.rate == expect.recommended.rate
+    assert sweep.analysis.stable == expect.stable and sweep.analysis.edge == expect.edge
+    (view,) = results_view(study, results)["analyses"]
+    assert view["answer"] == sweep.answer() and view["table"] == sweep.table()
+    seeds, medians, *rest = view["chart"]["data"]
+    assert medians["y"] == pytest.approx([r.final_loss.estimate for r in expect.rates])
+    star = next(t for t in rest if t["name"] == "recommended rate")
+    assert star["x"] == [expect.recommended.rate]
+
+
+def test_the_lr_sweep_analysis_of_a_grid_says_why_it_is_not_computed(grid_study):
+    from hyperlab.science.analyses import run_analyses
+    grid, out, results = grid_study
+    study = studies.load(grid)
+    study.analyses = ["lr-sweep"]
+    (done,) = run_analyses(study, results, out / "lr-on-grid", ("png",))
+    assert done.answer == ("Not computed: the study sweeps ['fit.batch_size', "
+                           "'compile.optimizer.learning_rate']: the learning-rate analysis "
+                           "needs a sweep of compile.optimizer.learning_rate alone")

@@ -13,7 +13,9 @@ from __future__ import annotations
 
 import json
 import math
+import threading
 import tomllib
+from collections import OrderedDict
 from collections.abc import Mapping, Set
 from dataclasses import dataclass
 from pathlib import Path
@@ -316,10 +318,33 @@ def results_view(study: studies.Study, results: StudyResults,
             "analyses": analyses_view(study, results) if found else []}
 
 
+_ANALYSES: OrderedDict[tuple, list[dict[str, Any]]] = OrderedDict()  # the last few computed
+_ANALYSES_LOCK = threading.Lock()
+
+
 def analyses_view(study: studies.Study, results: StudyResults) -> list[dict[str, Any]]:
     """The study's declared analyses (``hyperlab.science.analyses``) of its stored runs:
     each one's title, answer, text table (where it has one) and a Plotly chart (data and
-    layout) of its result."""
+    layout) of its result. Kept for the same study and stored runs: a page asks again every
+    few seconds, and an analysis may take seconds (bootstrap resamples, initial losses)."""
+    if not study.analyses:
+        return []
+    key = (study.name, json.dumps([study.base, study.sweeps, study.analyses, study.threshold],
+                                  sort_keys=True, default=str),
+           tuple(sorted(r.key for v in results.values for r in v.runs)))
+    with _ANALYSES_LOCK:
+        if key in _ANALYSES:
+            _ANALYSES.move_to_end(key)
+            return _ANALYSES[key]
+    out = _analyses(study, results)
+    with _ANALYSES_LOCK:
+        _ANALYSES[key] = out
+        while len(_ANALYSES) > 16:
+            _ANALYSES.popitem(last=False)
+    return out
+
+
+def _analyses(study: studies.Study, results: StudyResults) -> list[dict[str, Any]]:
     from hyperlab.science import analyses
     out = []
     for name in study.analyses:
@@ -338,6 +363,48 @@ def analyses_view(study: studies.Study, results: StudyResults) -> list[dict[str,
 
 def _finite(values: Any) -> list[float | None]:
     return [None if v is None or not math.isfinite(v) else float(v) for v in values]
+
+
+def _lr_sweep_chart(d: dict[str, Any]) -> dict[str, Any]:
+    """Final training loss against the learning rate (log x): every seed, the medians, the
+    stable region shaded and the recommended rate with its interval on the grid."""
+    rates, a = d["rates"], d["analysis"]
+    xs, ys = [], []
+    for rate, row in zip(rates, d["final_loss"]):
+        for loss in row:
+            if loss is not None and math.isfinite(loss):
+                xs.append(rate)
+                ys.append(loss)
+    data = [{"type": "scatter", "mode": "markers", "name": "a seed", "x": xs, "y": ys,
+             "marker": {"color": "rgba(90,90,90,0.5)", "size": 6},
+             "hovertemplate": "rate %{x:.3g}: final loss %{y:.4g}<extra></extra>"},
+            {"type": "scatter", "mode": "lines+markers", "name": "median of the seeds",
+             "x": rates, "y": [r["final_loss"]["estimate"] for r in a["rates"]],
+             "line": {"color": "#222"},
+             "hovertemplate": "rate %{x:.3g}: median %{y:.4g}<extra></extra>"}]
+    shapes = []
+    if a["stable"] is not None:
+        shapes.append({"type": "rect", "xref": "x", "yref": "paper", "x0": a["stable"]["low"],
+                       "x1": a["stable"]["high"], "y0": 0, "y1": 1, "line": {"width": 0},
+                       "fillcolor": "rgba(44,160,44,0.10)"})
+        data.append({"type": "scatter", "mode": "markers", "x": [None], "y": [None],
+                     "name": "stable region", "hoverinfo": "skip",
+                     "marker": {"symbol": "square", "size": 12, "color": "rgba(44,160,44,0.3)"}})
+    rec = a["recommended"]
+    if rec is not None:
+        row = next(r for r in a["rates"] if r["rate"] == rec["rate"])
+        data.append({"type": "scatter", "mode": "markers", "x": [rec["rate"]],
+                     "y": [row["final_loss"]["estimate"]], "name": "recommended rate",
+                     "marker": {"symbol": "star", "size": 14, "color": "#d62728"},
+                     "error_x": {"type": "data", "symmetric": False,
+                                 "array": [rec["high"] - rec["rate"]],
+                                 "arrayminus": [rec["rate"] - rec["low"]]},
+                     "hovertemplate": "recommended: %{x:.3g}<extra></extra>"})
+    return {"data": data, "layout": {
+        "xaxis": {"type": "log", "title": {"text": "learning rate"}},
+        "yaxis": {"type": "log", "title": {"text": f"training loss after {d['epochs']} epochs"}},
+        "shapes": shapes, "hovermode": "closest", "margin": {"t": 40},
+        "legend": {"orientation": "h", "y": 1.15}}}
 
 
 def _critical_chart(d: dict[str, Any]) -> dict[str, Any]:
@@ -417,7 +484,7 @@ def _epochs_chart(d: dict[str, Any]) -> dict[str, Any]:
                        "margin": {"t": 40}, "legend": {"orientation": "h", "y": 1.15}}}
 
 
-CHARTS = {"critical-batch": _critical_chart, "scaling-rule": _scaling_chart,
+CHARTS = {"lr-sweep": _lr_sweep_chart, "critical-batch": _critical_chart, "scaling-rule": _scaling_chart,
           "epochs": _epochs_chart}
 
 

@@ -64,6 +64,16 @@ def _epochs(study: Study, results: StudyResults) -> LongestEpochs:
     return LongestEpochs(longest.label, analyze(sorted(longest.runs, key=lambda r: r.seed)))
 
 
+def _lr_sweep(study: Study, results: StudyResults) -> Any:
+    from hyperlab.science.sweep import lr_sweep_of_study
+    return lr_sweep_of_study(study, results)
+
+
+def _lr_sweep_figure(result: Any) -> Any:
+    from hyperlab.science.figures import lr_sweep_figure
+    return lr_sweep_figure(result)
+
+
 def _critical_figure(result: Any) -> Any:
     from hyperlab.science.figures import critical_batch_figure
     return critical_batch_figure(result)
@@ -76,6 +86,7 @@ def _scaling_figure(result: Any) -> Any:
 
 # name: (title, compute, figure or None)
 KINDS: dict[str, tuple[str, Callable[[Study, StudyResults], Any], Callable[[Any], Any] | None]] = {
+    "lr-sweep": ("Learning-rate sensitivity", _lr_sweep, _lr_sweep_figure),
     "critical-batch": ("Critical batch size", _critical_batch, _critical_figure),
     "scaling-rule": ("Learning-rate scaling rule", _scaling_rule, _scaling_figure),
     "epochs": ("How many epochs", _epochs, None),

@@ -27,7 +27,8 @@ from hyperlab.stats import proportion
 from hyperlab.stats import jsonable
 
 __all__ = ["LOW", "HIGH", "COUNT", "SEEDS", "EPOCHS", "RANGE_EPOCHS", "RangeTest", "LRSweep",
-           "log_rates", "range_rates", "range_schedule", "initial_losses", "lr_sweep"]
+           "log_rates", "range_rates", "range_schedule", "initial_losses", "lr_sweep",
+           "lr_sweep_of_study"]
 
 LOW, HIGH, COUNT = 1e-5, 10.0, 13      # the rate grid: 13 rates, half a decade apart
 SEEDS, EPOCHS, RANGE_EPOCHS = 5, 3, 25
@@ -282,6 +283,34 @@ def initial_losses(config: dict[str, Any], seeds: list[int]) -> np.ndarray:
 def _last(run, key: str) -> float:
     values = run.history.get(key, [])
     return float(values[-1]) if values and run.diverged_epoch is None else math.nan
+
+
+def lr_sweep_of_study(study, results, *, level: float = 0.95, resamples: int = 2000
+                      ) -> LRSweep:
+    """:class:`LRSweep` of the stored ``results`` of a ``study`` that sweeps
+    ``compile.optimizer.learning_rate`` alone (as the built-in ``learning-rate`` study does):
+    its rates in ascending order, its seeds (those every rate has), each seed's initial loss
+    (its model built again and evaluated, as :func:`lr_sweep` does), no range test."""
+    fields = [f for sweep in study.sweeps for f in sweep["fields"]]
+    if fields != ["compile.optimizer.learning_rate"]:
+        raise ValueError(f"the study sweeps {fields}: the learning-rate analysis needs a sweep "
+                         "of compile.optimizer.learning_rate alone")
+    by_rate = sorted(((float(v.value), {r.seed: r for r in v.runs}) for v in results.values),
+                     key=lambda item: item[0])
+    seeds = sorted(set.intersection(*(set(runs) for _, runs in by_rate)))
+    if not seeds:
+        raise ValueError("no seed has a stored run at every rate")
+    rates = [rate for rate, _ in by_rate]
+    final = np.array([[_last(runs[s], "loss") for s in seeds] for _, runs in by_rate])
+    acc = np.array([[_last(runs[s], "val_accuracy") for s in seeds] for _, runs in by_rate])
+    resolved = study.variants()[0].config
+    initial = initial_losses(resolved, seeds)
+    analysis = sensitivity.analyze(rates, final, initial, acc, level=level, resamples=resamples)
+    config = {k: resolved[k] for k in ("data", "model", "compile", "fit")}
+    config["compile"] = {**config["compile"], "optimizer": {
+        k: v for k, v in resolved["compile"]["optimizer"].items() if k != "learning_rate"}}
+    return LRSweep(config, np.array(rates), seeds, int(resolved["fit"]["epochs"]), initial,
+                   final, acc, analysis, None)
 
 
 def lr_sweep(config: dict[str, Any] | None = None, *, low: float = LOW, high: float = HIGH,

@@ -8,7 +8,7 @@ A study file (TOML)::
     repeats = 10                      # seeds 0 .. repeats-1
     figures = ["panels"]              # panels | overlay | plateau | schedules | gradients | stopping
     threshold = 0.8                   # validation accuracy for "epochs to reach"
-    # analyses = ["critical-batch"]   # hyperlab.science on the stored runs (ANALYSES)
+    # analyses = ["lr-sweep"]         # hyperlab.science on the stored runs (ANALYSES)
 
     [verdict]                         # what answers the question (hyperlab.studies.measures)
     measures = ["epochs_to_threshold", "final_val_accuracy"]   # the first one leads
@@ -94,6 +94,7 @@ DIAGNOSTICS = ("layers", "sharpness")
 # Analyses of hyperlab.science that a study's publication runs on its stored runs, and the
 # fields the study must sweep for each (its command: `hyperlab <name> STUDY`).
 ANALYSES: dict[str, tuple[str, ...]] = {
+    "lr-sweep": ("compile.optimizer.learning_rate",),
     "critical-batch": ("fit.batch_size",),
     "scaling-rule": ("fit.batch_size", "compile.optimizer.learning_rate"),
     "epochs": ("fit.epochs",),
