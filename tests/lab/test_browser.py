@@ -1,7 +1,6 @@
 """The lab's page in headless Chromium, served by uvicorn on 127.0.0.1 and driven by
-Playwright (one browser and one server for the module, a fresh page per test): a study's
-answer, curves, toggles and overlay, the cross-study table, and the playground, without a
-JavaScript error."""
+Playwright (one browser, one page and one server for the module): a study's answer, curves,
+toggles and overlay, the cross-study table, and the playground, without a JavaScript error."""
 from __future__ import annotations
 
 import socket
@@ -36,18 +35,26 @@ def served(trained):
         sock.close()
 
 
-@pytest.fixture
-def page(browser):
-    """A fresh page, in its own context (1200 x 1600)."""
+@pytest.fixture(scope="module")
+def opened(browser):
+    """One page for the module's tests, in its own context (1200 x 1600), and the list of
+    what it logs (console messages and uncaught exceptions)."""
     context = browser.new_context(viewport={"width": 1200, "height": 1600})
-    yield context.new_page()
+    page = context.new_page()
+    yield page, watch(page)
     context.close()
 
 
 @pytest.fixture
-def logged(page):
-    """What the page logs: console messages and uncaught exceptions."""
-    return watch(page)
+def page(opened):
+    """The module's page, its log emptied: ``logged`` holds what the test makes it log."""
+    opened[1].clear()
+    return opened[0]
+
+
+@pytest.fixture
+def logged(page, opened):
+    return opened[1]
 
 
 @pytest.fixture
