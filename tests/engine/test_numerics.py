@@ -50,7 +50,7 @@ def test_reciprocal_rounds_once(x: float) -> None:
 @given(st.floats(0.5, 1.0, width=32, exclude_max=True), st.integers(0, 2000))
 def test_power_is_correctly_rounded(base: float, n: int) -> None:
     exact = Fraction(float(F32(base))) ** n
-    assume(exact > Fraction(1, 10**30))  # below, the low words underflow (see power)
+    assume(exact > Fraction(1, 10**28))  # below, the low words underflow (see power)
     assert N.power(jnp.float32(base), jnp.int32(n)) == _round_f32(exact)
 
 
