@@ -13,9 +13,7 @@ from __future__ import annotations
 
 import json
 import math
-import threading
 import tomllib
-from collections import OrderedDict
 from collections.abc import Mapping, Set
 from dataclasses import dataclass
 from pathlib import Path
@@ -318,33 +316,10 @@ def results_view(study: studies.Study, results: StudyResults,
             "analyses": analyses_view(study, results) if found else []}
 
 
-_ANALYSES: OrderedDict[tuple, list[dict[str, Any]]] = OrderedDict()  # the last few computed
-_ANALYSES_LOCK = threading.Lock()
-
-
 def analyses_view(study: studies.Study, results: StudyResults) -> list[dict[str, Any]]:
     """The study's declared analyses (``hyperlab.science.analyses``) of its stored runs:
     each one's title, answer, text table (where it has one) and a Plotly chart (data and
-    layout) of its result. Kept for the same study and stored runs: a page asks again every
-    few seconds, and an analysis may take seconds (bootstrap resamples, initial losses)."""
-    if not study.analyses:
-        return []
-    key = (study.name, json.dumps([study.base, study.sweeps, study.analyses, study.threshold],
-                                  sort_keys=True, default=str),
-           tuple(sorted(r.key for v in results.values for r in v.runs)))
-    with _ANALYSES_LOCK:
-        if key in _ANALYSES:
-            _ANALYSES.move_to_end(key)
-            return _ANALYSES[key]
-    out = _analyses(study, results)
-    with _ANALYSES_LOCK:
-        _ANALYSES[key] = out
-        while len(_ANALYSES) > 16:
-            _ANALYSES.popitem(last=False)
-    return out
-
-
-def _analyses(study: studies.Study, results: StudyResults) -> list[dict[str, Any]]:
+    layout) of its result."""
     from hyperlab.science import analyses
     out = []
     for name in study.analyses:

@@ -9,6 +9,8 @@ Each analysis is computed with the defaults of its own command (``hyperlab <name
 from __future__ import annotations
 
 import json
+import threading
+from collections import OrderedDict
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Callable
@@ -93,10 +95,33 @@ KINDS: dict[str, tuple[str, Callable[[Study, StudyResults], Any], Callable[[Any]
 }
 
 
+_DONE: OrderedDict[tuple, Any] = OrderedDict()   # the last few results (or errors)
+_DONE_LOCK = threading.Lock()
+
+
 def compute(name: str, study: Study, results: StudyResults) -> Any:
     """The analysis ``name`` of the study's stored ``results``; a ValueError says why the
-    runs cannot answer it (say, no batch size reached the target)."""
-    return KINDS[name][1](study, results)
+    runs cannot answer it (say, no batch size reached the target). The last few are kept
+    per study and stored runs: ``reproduce`` writes a study's files and then its page, and
+    the lab's page asks again every few seconds, while an analysis may take seconds
+    (bootstrap resamples, initial losses)."""
+    key = (name, json.dumps([study.name, study.base, study.sweeps, study.threshold],
+                            sort_keys=True, default=str),
+           tuple(sorted(r.key for v in results.values for r in v.runs)))
+    with _DONE_LOCK:
+        found = _DONE.get(key)
+    if found is None:
+        try:
+            found = KINDS[name][1](study, results)
+        except ValueError as err:
+            found = err
+        with _DONE_LOCK:
+            _DONE[key] = found
+            while len(_DONE) > 32:
+                _DONE.popitem(last=False)
+    if isinstance(found, ValueError):
+        raise ValueError(str(found))
+    return found
 
 
 def run_analyses(study: Study, results: StudyResults, out: Path,
