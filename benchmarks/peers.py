@@ -25,7 +25,8 @@ Scenarios (each framework in a fresh process; hyperlab with an empty compilation
   compilation cache, then again with the cache it filled: wall clock, the CPU time of the
   process and its children, peak memory, and a profile of the cold run — the distinct
   training programs and the CPU it takes to compile them (each compiled alone, in a third
-  process), the training time and the tables-and-figures time of each study. Keras and
+  process), the CPU time to train every run with them compiled and to write the tables,
+  figures and analyses, the training time and the tables-and-figures time of each study. Keras and
   PyTorch beside it are their compiled tutorial run × the number of runs (extrapolated,
   not measured: the studies' runs are all of the tutorial run's size or smaller).
 
@@ -253,28 +254,43 @@ def _reproduce(which: str, repeats: int, cache: str, out: str) -> dict:
             "figures_s": round(sum(float(f) for _, _, _, f in rows), 1)}
 
 
-def compile_profile(which: str) -> dict:
-    """The distinct training programs of the studies and the CPU and wall time to compile
-    them one after another (empty cache, nothing trained): the compilation share of a cold
-    ``reproduce``."""
+def compile_profile(which: str, repeats: int) -> dict:
+    """The CPU time of a cold ``reproduce``'s parts, each alone in this process: compiling
+    the studies' distinct training programs one after another (empty cache, nothing
+    trained), then training every run with those programs compiled, then writing each
+    study's tables, figures (PNG) and analyses as ``reproduce`` does."""
     import resource
+    import tempfile
+    from pathlib import Path
     from hyperlab import studies
+    from hyperlab.cli.studies import publish
     from hyperlab.studies import planner
-    from hyperlab.studies.executors import core
-    from hyperlab.studies.executors.local import LocalExecutor  # noqa: F401 (import cost out)
+    from hyperlab.studies.executors import core, run_studies
+    from hyperlab.studies.store import Store
     names = studies.builtin_names()
     names = names if which == "all" else names[:len(studies.TUTORIAL)]
+    chosen = [studies.get(name).with_overrides(repeats=repeats) for name in names]
     cohorts = {}
-    for name in names:
-        for group in planner.cohorts(planner.plan(studies.get(name))[1], 10 ** 6, None):
+    for study in chosen:
+        for group in planner.cohorts(planner.plan(study)[1], 10 ** 6, None):
             cohort = core.build_cohort(group)
             cohorts.setdefault(cohort.program, cohort)
     usage = lambda: sum(resource.getrusage(resource.RUSAGE_SELF)[:2])  # noqa: E731
     cpu, start = usage(), time.perf_counter()
     for cohort in cohorts.values():
         cohort.compile()
-    return {"programs": len(cohorts), "compile_cpu_s": round(usage() - cpu, 1),
-            "compile_wall_s": round(time.perf_counter() - start, 1)}
+    compiled, wall = usage() - cpu, time.perf_counter() - start
+    with tempfile.TemporaryDirectory() as tmp, Store(Path(tmp) / "s.db") as store:
+        cpu = usage()
+        results = run_studies(chosen, store, progress=False)
+        trained = usage() - cpu
+        cpu = usage()
+        for study, result in zip(chosen, results):
+            publish(result, Path(tmp), study.question, formats=("png",), study=study)
+        published = usage() - cpu
+    return {"programs": len(cohorts), "compile_cpu_s": round(compiled, 1),
+            "compile_wall_s": round(wall, 1), "train_cpu_s": round(trained, 1),
+            "publish_cpu_s": round(published, 1)}
 
 
 def measure_studies(which: str, repeats: int) -> dict:
@@ -283,7 +299,8 @@ def measure_studies(which: str, repeats: int) -> dict:
         cold = _reproduce(which, repeats, cache, os.path.join(tmp, "cold"))
         warm = _reproduce(which, repeats, cache, os.path.join(tmp, "warm"))
         env = dict(os.environ, HYPERLAB_CACHE_DIR=os.path.join(tmp, "empty"))
-        profile = subprocess.run([sys.executable, __file__, "--compile-profile", which],
+        profile = subprocess.run([sys.executable, __file__, "--compile-profile", which,
+                                  "--repeats", str(repeats)],
                                  env=env, check=True, capture_output=True, text=True).stdout
     return {"which": which, "repeats": repeats, "cold": cold, "warm": warm,
             "profile": json.loads(profile.strip().splitlines()[-1])}
@@ -308,7 +325,7 @@ def main() -> None:
         print(json.dumps(measure(*args.one)))
         return
     if args.compile_profile:
-        print(json.dumps(compile_profile(args.compile_profile)))
+        print(json.dumps(compile_profile(args.compile_profile, args.repeats)))
         return
     results: dict = {}
     for framework in FRAMEWORKS:
@@ -363,7 +380,9 @@ def print_studies(st: dict, results: dict) -> None:
         print(f"  {label}: {r['wall_s']} s wall, {r['cpu_s']} s CPU; training {r['train_s']} s, "
               f"tables and figures {r['figures_s']} s (a second process)")
     print(f"  {prof['programs']} training programs: {prof['compile_cpu_s']} s CPU "
-          f"({prof['compile_wall_s']} s wall) to compile them one after another")
+          f"({prof['compile_wall_s']} s wall) to compile them one after another; then "
+          f"{prof['train_cpu_s']} s CPU to train every run, {prof['publish_cpu_s']} s to write "
+          f"the tables, figures and analyses")
     for peer in ("keras", "torch"):
         if isinstance(results.get(peer), dict):
             est = results[peer]["tutorial"]["again_s"] * cold["runs"]
