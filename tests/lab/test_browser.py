@@ -145,6 +145,21 @@ def test_the_playground_trains_two_setups_side_by_side_and_scrubs(served, fresh)
     assert traces(fresh, "play-A-curves", "") == 4               # loss and val_accuracy x 2
 
 
+def test_the_playground_diagnoses_a_setup_that_does_not_learn(served, fresh):
+    fresh.goto(f"{served}/?token={TOKEN}#/playground")
+    fresh.wait_for_function("() => document.getElementById('play-A-doctor')")
+    fresh.fill("#play-A-hidden", "8")
+    fresh.fill("#play-A-learning_rate", "10")
+    fresh.fill("#play-A-epochs", "6")
+    fresh.click("#play-A-doctor")
+    fresh.wait_for_function("() => document.querySelector('#play-A-doctor-result li')",
+                            timeout=60_000)
+    items = fresh.locator("#play-A-doctor-result li").all_text_contents()
+    assert items and all(". Try " in item for item in items)
+    assert fresh.text_content("#play-A-doctor-result code").startswith(
+        "hyperlab doctor --dataset moons --hidden 8 ")
+
+
 def test_a_bad_playground_value_is_shown_by_its_field(served, page, logged):
     page.goto(f"{served}/?token={TOKEN}#/playground")
     page.wait_for_function("() => document.getElementById('play-A-train')")

@@ -54,3 +54,26 @@ def test_the_endpoint_answers_a_bad_field_with_400_and_its_name(client):
     assert answer.json() == {"error": "seeds: expected an int from 1 to 5, found '9'",
                              "knob": "seeds"}
     assert client.get("/api/playground").json()["form"][0]["key"] == "dataset"
+
+
+def test_the_doctor_endpoint_reports_what_hyperlab_doctor_finds_on_seed_0(client, capsys):
+    import shlex
+
+    from hyperlab.cli.main import main
+    knobs = {"dataset": "moons", "hidden": "8", "learning_rate": "10", "epochs": "6"}
+    answer = client.post("/api/playground/doctor", json=knobs)
+    assert answer.status_code == 200, answer.text
+    body = answer.json()
+    kinds = [f["kind"] for f in body["findings"]]
+    assert kinds and all(f["try"] == playground.FIXES[f["kind"]] for f in body["findings"])
+    # the command line it names diagnoses the same run: the same findings
+    assert body["command"].startswith("hyperlab doctor --dataset moons --hidden 8 ")
+    assert main([*shlex.split(body["command"])[1:], "--json"]) == 0
+    import json
+    cli = json.loads(capsys.readouterr().out)
+    assert [f["kind"] for f in cli["findings"]] == kinds
+    assert [f["message"] for f in cli["findings"]] == [f["message"] for f in body["findings"]]
+    healthy = client.post("/api/playground/doctor", json={"hidden": "8", "epochs": "30"}).json()
+    assert healthy["findings"] == [] and healthy["lines"][0].startswith("no finding")
+    bad = client.post("/api/playground/doctor", json={"epochs": "x"})
+    assert bad.status_code == 400 and bad.json()["knob"] == "epochs"

@@ -11,6 +11,8 @@
     GET  /api/playground            the playground's fields
     POST /api/playground            train a playground setup (JSON body: its fields); 200 and
                                     per seed its history and decision regions (409: busy)
+    POST /api/playground/doctor     `hyperlab doctor` on the setup's seed 0: one line per
+                                    finding, what to try, the command line (409: busy)
 
 Every request must carry the token (``?token=`` or the ``X-Lab-Token`` header), else 403.
 The store is the only state: each request opens it, reads and closes it. Bad knobs are
@@ -25,7 +27,7 @@ import threading
 from contextlib import asynccontextmanager, contextmanager
 from importlib import resources
 from pathlib import Path
-from typing import AsyncIterator, Callable, Iterator
+from typing import Any, AsyncIterator, Callable, Iterator
 from urllib.parse import parse_qs
 
 from starlette.applications import Starlette
@@ -207,7 +209,9 @@ def create_app(db: Path, token: str, files: tuple[Path, ...] = (),
         return JSONResponse({"form": playground.form(), "max_run_epochs":
                              playground.MAX_RUN_EPOCHS})
 
-    async def play(request: Request) -> Response:
+    async def playground_job(request: Request, job: Callable[[Any], dict]) -> Response:
+        """``job(setup)`` (train or diagnose) on the setup the JSON body's fields ask for,
+        one at a time."""
         try:
             knobs = await request.json()
         except ValueError:
@@ -222,9 +226,15 @@ def create_app(db: Path, token: str, files: tuple[Path, ...] = (),
             return JSONResponse({"error": "the playground is training another setup; try "
                                           "again when it is done"}, 409)
         try:
-            return JSONResponse(await asyncio.to_thread(playground.train, setup))
+            return JSONResponse(await asyncio.to_thread(job, setup))
         finally:
             playing.release()
+
+    async def play(request: Request) -> Response:
+        return await playground_job(request, playground.train)
+
+    async def doctor(request: Request) -> Response:
+        return await playground_job(request, playground.diagnose)
 
     @asynccontextmanager
     async def lifespan(app: Starlette) -> AsyncIterator[None]:
@@ -242,6 +252,7 @@ def create_app(db: Path, token: str, files: tuple[Path, ...] = (),
         Route("/api/jobs/{id}/cancel", cancel_job, methods=["POST"]),
         Route("/api/playground", playground_form),
         Route("/api/playground", play, methods=["POST"]),
+        Route("/api/playground/doctor", doctor, methods=["POST"]),
         Mount("/static", StaticFiles(directory=str(STATIC)), name="static"),
     ], lifespan=lifespan)
     return TokenGuard(app, token)

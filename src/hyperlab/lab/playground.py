@@ -7,8 +7,9 @@ and size limits (run-epochs, weight updates); :func:`train` trains the seeds as 
 *s* starts from the weights and batch order of ``train_many``'s seed *s*), keeps the weights
 every ``every`` epochs and returns, per seed, its history and one PNG of the decision
 regions per kept epoch (:func:`hyperlab.visual.animate.region_images`: the predicted class's
-colour, more opaque where the model is more confident), with the training points. Nothing is
-stored: the playground is for trying, studies are for answers.
+colour, more opaque where the model is more confident), with the training points;
+:func:`diagnose` runs ``hyperlab doctor`` on the setup's seed 0. Nothing is stored: the
+playground is for trying, studies are for answers.
 """
 from __future__ import annotations
 
@@ -140,18 +141,23 @@ def _floats(values: Any) -> list[float | None]:
             for x in np.asarray(values, float).tolist()]
 
 
-def train(setup: Setup) -> dict[str, Any]:
-    """Train ``setup``'s seeds as one cohort; per seed its history and one decision-region
-    PNG per kept epoch (``epochs``: the epoch counts kept, 0 the initial weights)."""
-    import jax
+# What to try for each finding of hyperlab.science.doctor (the command line prints the
+# command that tests it; the page says it in words).
+FIXES = {"nan": "a lower learning rate (a tenth, then a hundredth)",
+         "chance": "learning rates a decade apart: the rate may be far too small or too large",
+         "dead_relu": "a lower learning rate, or leaky_relu or elu",
+         "grad_spike": "clipping the gradients (optimizer argument global_clipnorm=1.0)",
+         "sharpness": "a learning rate below 2 / sharpness",
+         "mismatch": "a softmax output with categorical_crossentropy"}
 
+
+def _build(setup: Setup):
+    """The setup's model (seed 0's weights, compiled), its dataset and the training and
+    validation arrays."""
     from hyperlab.data import datasets
     from hyperlab.engine.model import Sequential
-    from hyperlab.engine.training import Cohort, training_key
     from hyperlab.studies import build
-    from hyperlab.visual.animate import Recording, load_2d, region_images
-
-    start = time.perf_counter()
+    from hyperlab.visual.animate import load_2d
     ds = load_2d(setup.dataset)
     config = {"model": {"hidden": list(setup.hidden), "activation": setup.activation,
                         "initializer": "glorot_uniform",
@@ -160,11 +166,53 @@ def train(setup: Setup) -> dict[str, Any]:
                                         "learning_rate": setup.learning_rate}},
               "fit": {}}
     model = Sequential(build.build_layers(config, 2, ds.n_classes), seed=0)
-    optimizer = build.build_optimizer(config)
-    model.compile(optimizer, "categorical_crossentropy", ["accuracy"])
+    model.compile(build.build_optimizer(config), "categorical_crossentropy", ["accuracy"])
     x, y = model._prepare(ds.x_train, datasets.to_categorical(ds.y_train, ds.n_classes), "fit")
     vx, vy = model._prepare(ds.x_val, datasets.to_categorical(ds.y_val, ds.n_classes),
                             "validation_data")
+    return model, ds, (x, y), (vx, vy)
+
+
+def doctor_command(setup: Setup) -> str | None:
+    """The ``hyperlab doctor`` command line of the same run (None with an L2 penalty, which
+    the command line does not take)."""
+    import shlex
+    if setup.l2:
+        return None
+    words = ["hyperlab", "doctor", "--dataset", setup.dataset, "--hidden",
+             *map(str, setup.hidden), "--activation", setup.activation, "--initializer",
+             "glorot_uniform", "--optimizer", setup.optimizer.lower()]
+    words += ["--momentum", "0"] if setup.optimizer == "SGD" else []   # the CLI's SGD has 0.9
+    words += ["--lr", f"{setup.learning_rate:g}", "--batch-size", str(setup.batch_size),
+              "--epochs", str(max(setup.epochs, 3))]
+    return shlex.join(words)
+
+
+def diagnose(setup: Setup) -> dict[str, Any]:
+    """``hyperlab doctor`` on seed 0 of ``setup`` (at least 3 epochs): one line per finding,
+    what to try for each, and the command line of the same diagnosis."""
+    from hyperlab.science.doctor import diagnose as run_doctor
+    model, _, (x, y), validation = _build(setup)
+    found = run_doctor(model, x, y, epochs=max(setup.epochs, 3),
+                       batch_size=min(setup.batch_size, len(x)), validation_data=validation,
+                       seed=0)
+    return {"lines": found.lines(),
+            "findings": [{"kind": f.kind, "epoch": f.epoch, "message": f.message,
+                          "try": FIXES[f.kind]} for f in found.findings],
+            "command": doctor_command(setup)}
+
+
+def train(setup: Setup) -> dict[str, Any]:
+    """Train ``setup``'s seeds as one cohort; per seed its history and one decision-region
+    PNG per kept epoch (``epochs``: the epoch counts kept, 0 the initial weights)."""
+    import jax
+
+    from hyperlab.engine.training import Cohort, training_key
+    from hyperlab.visual.animate import Recording, region_images
+
+    start = time.perf_counter()
+    model, ds, (x, y), (vx, vy) = _build(setup)
+    optimizer = model.optimizer
     seeds = list(range(setup.seeds))
     every = max(1, math.ceil(setup.epochs / FRAMES))
     cohort = Cohort(model, weights=[model.init_weights(jax.random.PRNGKey(s)) for s in seeds],

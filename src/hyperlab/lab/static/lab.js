@@ -659,37 +659,60 @@ function playSide(side, body) {
     el("form", {class: "play", onsubmit: e => e.preventDefault()}, fields,
        el("div", {class: "buttons"},
           el("button", {type: "button", id: `play-${side}-train`,
-                        onclick: () => play(side)}, "Train")),
+                        onclick: () => play(side)}, "Train"),
+          el("button", {type: "button", id: `play-${side}-doctor`,
+                        title: "hyperlab doctor on seed 0: why it does not learn",
+                        onclick: () => diagnose(side)}, "Diagnose")),
        el("p", {class: "note", id: `play-${side}-status`}),
        el("p", {class: "error", id: `play-${side}-form-error`})),
+    el("div", {id: `play-${side}-doctor-result`}),
     el("div", {id: `play-${side}-result`}));
   return box;
 }
 
-async function play(side) {
+// POST the side's fields to `path`; the answer's body, or null after showing its error by
+// the field it names.
+async function playCall(side, path, busy) {
   const form = document.querySelector(`#side-${side} form`);
   const knobs = {};
   for (const input of form.querySelectorAll("[name]")) knobs[input.name] = input.value;
   for (const span of form.querySelectorAll(".error")) span.textContent = "";
   const status = document.getElementById(`play-${side}-status`);
-  const button = document.getElementById(`play-${side}-train`);
-  status.textContent = "training…"; button.disabled = true;
+  const buttons = form.querySelectorAll("button");
+  status.textContent = busy;
+  buttons.forEach(b => { b.disabled = true; });
   try {
-    const answer = await call("/api/playground", {}, {method: "POST",
+    const answer = await call(path, {}, {method: "POST",
       headers: {"content-type": "application/json"}, body: JSON.stringify(knobs)});
-    if (!answer.ok) {
-      status.textContent = "";
-      (document.getElementById(`play-${side}-error-${answer.body.knob}`) ||
-       document.getElementById(`play-${side}-form-error`)).textContent = answer.body.error;
-      return;
-    }
-    const r = answer.body;
-    status.textContent = `${r.seeds.length} seeds × ${r.setup.epochs} epochs trained in ` +
-                         `${r.seconds.train} s (${r.seconds.total} s with the regions)`;
-    drawPlay(side, r);
+    status.textContent = "";
+    if (answer.ok) return answer.body;
+    (document.getElementById(`play-${side}-error-${answer.body.knob}`) ||
+     document.getElementById(`play-${side}-form-error`)).textContent = answer.body.error;
+    return null;
   } finally {
-    button.disabled = false;
+    buttons.forEach(b => { b.disabled = false; });
   }
+}
+
+async function play(side) {
+  const r = await playCall(side, "/api/playground", "training…");
+  if (!r) return;
+  document.getElementById(`play-${side}-status`).textContent =
+    `${r.seeds.length} seeds × ${r.setup.epochs} epochs trained in ` +
+    `${r.seconds.train} s (${r.seconds.total} s with the regions)`;
+  drawPlay(side, r);
+}
+
+async function diagnose(side) {
+  const r = await playCall(side, "/api/playground/doctor", "diagnosing seed 0…");
+  if (!r) return;
+  document.getElementById(`play-${side}-doctor-result`).replaceChildren(
+    el("h3", {}, "Doctor (seed 0)"),
+    el("ul", {class: "findings"}, ...(r.findings.length
+      ? r.findings.map(f => el("li", {}, `${f.kind}: ${f.message}. Try ${f.try}.`))
+      : r.lines.map(line => el("li", {}, line)))),
+    r.command ? el("p", {class: "note"}, "The same on the command line: ",
+                   el("code", {}, r.command)) : null);
 }
 
 function drawPlay(side, r) {
