@@ -31,26 +31,26 @@ def browser():
         yield chromium
 
 
-@pytest.fixture(scope="session")
-def trained(tmp_path_factory):
-    """(study file, store) with the tiny study trained into the store once."""
-    root = tmp_path_factory.mktemp("lab")
-    path = root / "lab-tiny.toml"
-    path.write_text(STUDY)
+def _trained(tmp_path_factory, name: str, text: str):
+    """(study file, store): the study ``text`` written as ``name``.toml and trained once."""
+    root = tmp_path_factory.mktemp(name)
+    path = root / f"{name}.toml"
+    path.write_text(text)
     db = root / "hyperlab.db"
     Study.load(path).run(db=db, progress=False)
     return path, db
+
+
+@pytest.fixture(scope="session")
+def trained(tmp_path_factory):
+    """(study file, store) with the tiny study trained into the store once."""
+    return _trained(tmp_path_factory, "lab-tiny", STUDY)
 
 
 @pytest.fixture(scope="session")
 def grid(tmp_path_factory):
     """(study file, store) with the tiny grid study (2 x 2 values, 2 seeds) trained once."""
-    root = tmp_path_factory.mktemp("lab-grid")
-    path = root / "lab-grid.toml"
-    path.write_text(GRID)
-    db = root / "hyperlab.db"
-    Study.load(path).run(db=db, progress=False)
-    return path, db
+    return _trained(tmp_path_factory, "lab-grid", GRID)
 
 
 @pytest.fixture
