@@ -46,6 +46,14 @@ def test_the_endpoint_trains_every_seed_and_draws_each_kept_epoch(client):
     assert body["seeds"][0]["history"]["loss"] != body["seeds"][1]["history"]["loss"]
     assert len(body["points"]["x"]) == len(body["points"]["label"]) > 100
     assert len(body["colors"]) == 2                               # moons: two classes
+    # B_simple after the last epoch: seed 0's model trained alone by fit, then measured
+    from hyperlab.science import noise_scale
+    setup = playground.parse({"hidden": "4", "seeds": "2", "epochs": "4"})
+    model, _, (x, y), validation = playground._build(setup)
+    model.fit(x, y, epochs=4, batch_size=setup.batch_size, seed=0, verbose=0,
+              validation_data=validation)
+    expect = noise_scale(model, x, y, probe=len(x)).b_simple
+    assert body["seeds"][0]["noise_scale"] == pytest.approx(expect, rel=1e-3)
 
 
 def test_the_endpoint_answers_a_bad_field_with_400_and_its_name(client):

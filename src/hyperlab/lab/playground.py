@@ -5,8 +5,8 @@ once, with its decision regions every few epochs.
 learning rate, batch size, L2 penalty, seeds, epochs) with a one-line message per bad field
 and size limits (run-epochs, weight updates); :func:`train` trains the seeds as one cohort of the compiled engine (seed
 *s* starts from the weights and batch order of ``train_many``'s seed *s*), keeps the weights
-every ``every`` epochs and returns, per seed, its history and one PNG of the decision
-regions per kept epoch (:func:`hyperlab.visual.animate.region_images`: the predicted class's
+every ``every`` epochs and returns, per seed, its history, its gradient noise scale
+B_simple after the last epoch and one PNG of the decision regions per kept epoch (:func:`hyperlab.visual.animate.region_images`: the predicted class's
 colour, more opaque where the model is more confident), with the training points;
 :func:`diagnose` runs ``hyperlab doctor`` on the setup's seed 0. Nothing is stored: the
 playground is for trying, studies are for answers.
@@ -202,6 +202,15 @@ def diagnose(setup: Setup) -> dict[str, Any]:
             "command": doctor_command(setup)}
 
 
+def _noise_scale(model, weights: tuple[Any, Any], x: Any, y: Any) -> float | None:
+    """The simple gradient noise scale B_simple of ``model`` at ``weights`` on the whole
+    training set (:func:`hyperlab.science.noise_scale`); None where it is not finite."""
+    from hyperlab.science.noise import noise_scale
+    model.params, model.state = weights
+    b = noise_scale(model, x, y, probe=len(x)).b_simple
+    return float(f"{b:.4g}") if math.isfinite(b) else None
+
+
 def train(setup: Setup) -> dict[str, Any]:
     """Train ``setup``'s seeds as one cohort; per seed its history and one decision-region
     PNG per kept epoch (``epochs``: the epoch counts kept, 0 the initial weights)."""
@@ -256,7 +265,8 @@ def train(setup: Setup) -> dict[str, Any]:
                        "label": [int(c) for c in ds.y_train]},
             "colors": [CLASS_COLORS[c % len(CLASS_COLORS)] for c in range(ds.n_classes)],
             "seeds": [{"seed": s, "frames": [_png(img) for img in images[j]],
-                       "history": {k: _floats(v) for k, v in rec.history[j].items()}}
+                       "history": {k: _floats(v) for k, v in rec.history[j].items()},
+                       "noise_scale": _noise_scale(model, snaps[j][-1], x, y)}
                       for j, s in enumerate(seeds)],
             "seconds": {"train": round(train_s, 2),
                         "total": round(time.perf_counter() - start, 2)}}

@@ -697,9 +697,12 @@ async function playCall(side, path, busy) {
 async function play(side) {
   const r = await playCall(side, "/api/playground", "training…");
   if (!r) return;
+  const noise = r.seeds.map(s => `seed ${s.seed}: ${s.noise_scale === null ? "–" : fmt(s.noise_scale, 3)}`);
   document.getElementById(`play-${side}-status`).textContent =
     `${r.seeds.length} seeds × ${r.setup.epochs} epochs trained in ` +
-    `${r.seconds.train} s (${r.seconds.total} s with the regions)`;
+    `${r.seconds.train} s (${r.seconds.total} s with the regions). Gradient noise scale ` +
+    `B_simple after the last epoch (about the batch size beyond which larger batches ` +
+    `save few updates): ${noise.join(", ")}; batch size ${r.setup.batch_size}.`;
   drawPlay(side, r);
 }
 
