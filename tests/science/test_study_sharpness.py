@@ -69,3 +69,27 @@ def test_study_files_name_the_engines_diagnostics():
     from hyperlab.engine.training import DIAGNOSTICS
     from hyperlab.studies.spec import DIAGNOSTICS as SPELLED
     assert SPELLED == DIAGNOSTICS
+
+
+def test_the_sharpness_figure_draws_each_seed_and_sgds_threshold(tmp_path):
+    import numpy as np
+    from hyperlab.reports.figures import render
+    study = studies.from_dict({**STUDY, "figures": ["sharpness"], "compile": {
+        "optimizer": {"name": "SGD", "learning_rate": 0.05, "momentum": 0.5}}})
+    results = study.run(db=tmp_path / "s.db", progress=False)
+    from hyperlab.reports import figures
+    fig = figures.sharpness(results)
+    for ax, value in zip(fig.axes, results.values):
+        lines = {ln.get_gid(): ln for ln in ax.get_lines()}
+        rate = float(value.value)                  # the swept learning rate, constant
+        assert lines["threshold"].get_ydata() == pytest.approx([(2 + 2 * 0.5) / rate] * 3,
+                                                               rel=1e-6)
+        median = np.exp(np.median(np.log(value.curves("sharpness")), axis=0))
+        assert lines["median"].get_ydata() == pytest.approx(median, rel=1e-6)
+        assert sum(ln.get_gid() == "seed" for ln in ax.get_lines()) == 2
+    assert "(2 + 2·0.5)/η" in fig.axes[0].get_legend().get_texts()[1].get_text()
+    (png,) = render(results, tmp_path, formats=("png",))
+    assert png.name == "sharp-sharpness.png"
+    with pytest.raises(ValueError, match="has no sharpness"):
+        figures.sharpness(studies.from_dict({**STUDY, "fit": {"epochs": 2}}).run(
+            db=tmp_path / "t.db", progress=False))

@@ -568,6 +568,63 @@ def gradients(results: StudyResults, key: str = "grad_norm", *, x: str = "epochs
     return fig
 
 
+def stability_threshold(value: ValueResult) -> tuple[float, str] | None:
+    """The momentum β and the name of plain SGD's stability threshold ``(2 + 2β)/η`` for the
+    value's optimizer (Cohen et al. 2021: gradient descent oscillates where the top Hessian
+    eigenvalue lies above it); None for another optimizer, or SGD with Nesterov momentum."""
+    opt = value.config.get("compile", {}).get("optimizer", {})
+    if opt.get("name") != "SGD" or opt.get("nesterov"):
+        return None
+    beta = float(opt.get("momentum", 0.0))
+    return beta, "2/η" if beta == 0 else f"(2 + 2·{beta:g})/η"
+
+
+def sharpness(results: StudyResults, *, x: str = "epochs", band: str = "iqr", ncols: int = 4,
+              train_size: int | None = None) -> Figure:
+    """One panel per value: the top Hessian eigenvalue of the training loss per epoch (runs
+    trained with ``fit.diagnostics = ["sharpness"]``), each seed thin with the geometric
+    median and band, and for SGD its stability threshold (2 + 2β)/η at the median rate
+    (dashed): where the sharpness lies above it, the updates overshoot and the loss
+    oscillates."""
+    _check_x(x, train_size)
+    plt = _pyplot()
+    if not any("sharpness" in r.history for v in results.values for r in v.runs):
+        raise ValueError(f"study {results.name!r} has no sharpness; run it with "
+                         "fit.diagnostics = [\"sharpness\"]")
+    n = max(len(results.values), 1)
+    cols = min(ncols, n)
+    rows = math.ceil(n / cols)
+    fig, axes = plt.subplots(rows, cols, figsize=(3.8 * cols, 3.2 * rows + 1.0), sharey=True,
+                             squeeze=False, layout="constrained")
+    flat = list(axes.ravel())
+    for i, (ax, value) in enumerate(zip(flat, results.values)):
+        if any("sharpness" in r.history for r in value.runs):
+            xs, ys = _xy(value, "sharpness", x, train_size)
+            median_band(ax, ys, xs, color=TRAIN_COLOR, band=band, log=True, label="sharpness")
+            limit = stability_threshold(value)
+            rates = value.curves("learning_rate")
+            if limit is not None and rates.size:
+                beta, name = limit
+                with np.errstate(divide="ignore", invalid="ignore"):
+                    line = (2 + 2 * beta) / np.nanmedian(rates, axis=0)
+                ax.plot(np.nanmedian(xs, axis=0)[: line.size], line, color="k", linestyle="--",
+                        linewidth=1.0, gid="threshold", label=f"stability threshold {name}")
+        ax.set_yscale("log")
+        ax.set_title(_wrap(f"{results.axis} = {value.label}", 34) + _diverged(value).replace(
+            "; ", "\n", 1), fontsize=9)
+        ax.set_xlabel(_xlabel(x, train_size))
+        ax.grid(alpha=0.3, which="both")
+        if i % cols == 0:
+            ax.set_ylabel("top Hessian eigenvalue")
+        if i == 0:
+            ax.legend(fontsize=7)
+    for ax in flat[len(results.values):]:
+        fig.delaxes(ax)
+    _suptitle(fig, results, _note(results, band, True),
+              f"{results.description or results.name}: sharpness per epoch")
+    return fig
+
+
 def _by_seed(value: ValueResult) -> dict[int, RunResult]:
     return {r.seed: r for r in value.runs}
 
@@ -744,6 +801,7 @@ LAYOUTS: dict[str, Callable[..., Figure]] = {
     "plateau": plateau,
     "schedules": schedule_preview,
     "gradients": gradients,
+    "sharpness": sharpness,
     "stopping": stopping,
 }
 

@@ -42,6 +42,7 @@ class ValueResult:
     label: str                            # how the value is shown, e.g. "32" or "Adam"
     value: Any                            # the swept value(s) as written in the study
     runs: list[RunResult] = field(default_factory=list)
+    config: dict[str, Any] = field(default_factory=dict)   # the value's resolved configuration
 
     def curves(self, key: str) -> np.ndarray:
         """(runs, epochs) array; runs that stopped early are padded with NaN."""

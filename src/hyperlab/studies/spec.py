@@ -6,7 +6,7 @@ A study file (TOML)::
     description = "How momentum changes learning at a high learning rate"
     axis = "Momentum"                 # what is swept, for titles and tables
     repeats = 10                      # seeds 0 .. repeats-1
-    figures = ["panels"]              # panels | overlay | plateau | schedules | gradients | stopping
+    figures = ["panels"]              # panels | overlay | plateau | schedules | gradients | stopping | sharpness
     threshold = 0.8                   # validation accuracy for "epochs to reach"
     # analyses = ["lr-sweep"]         # hyperlab.science on the stored runs (ANALYSES)
 
@@ -87,7 +87,7 @@ SECTION_KEYS = {"model": {"hidden", "activation", "initializer", "batch_norm", "
 OPTIONAL_OFF = {("model", "batch_norm"): "none", ("model", "dropout"): 0.0,
                 ("model", "kernel_regularizer"): {}, ("fit", "diagnostics"): False}
 BATCH_NORM = ("none", "after", "before")
-FIGURES = ("panels", "overlay", "plateau", "schedules", "gradients", "stopping")
+FIGURES = ("panels", "overlay", "plateau", "schedules", "gradients", "stopping", "sharpness")
 # What fit.diagnostics may name: engine.training.DIAGNOSTICS, spelled out here so that
 # reading a study file does not start JAX (tests/science/test_study_sharpness.py checks both).
 DIAGNOSTICS = ("layers", "sharpness")

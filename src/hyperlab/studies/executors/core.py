@@ -256,7 +256,7 @@ def restore(cohort, blob: bytes) -> float:
 
 def assemble(study: spec.Study, variants: list[spec.Variant], runs: list[planner.PlannedRun],
              stored: dict[str, RunResult]) -> StudyResults:
-    values = [ValueResult(v.label, v.value) for v in variants]
+    values = [ValueResult(v.label, v.value, config=v.config) for v in variants]
     for run in runs:
         if run.key in stored:
             values[run.variant].runs.append(stored[run.key])
