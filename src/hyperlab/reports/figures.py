@@ -616,8 +616,7 @@ def sharpness(results: StudyResults, *, x: str = "epochs", band: str = "iqr", nc
         ax.grid(alpha=0.3, which="both")
         if i % cols == 0:
             ax.set_ylabel("top Hessian eigenvalue")
-        if i == 0:
-            ax.legend(fontsize=7)
+        ax.legend(fontsize=7)                  # each panel names its own threshold
     for ax in flat[len(results.values):]:
         fig.delaxes(ax)
     _suptitle(fig, results, _note(results, band, True),
