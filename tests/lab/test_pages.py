@@ -105,3 +105,21 @@ def test_hyperlab_report_opens_offline_with_the_same_views(capsys, trained, tmp_
     assert set(re.findall(r'class="trace scatter traceseeds-(\d+)"', dom)) == {"0", "1"}
     assert "gives the highest final validation accuracy" in dom
     assert 'id="knobs"' not in dom and 'id="overlay"' in dom
+
+
+@needs_chromium
+def test_a_studys_analyses_are_drawn_under_its_curves_offline(tmp_path, browser):
+    study = studies.from_dict({
+        "name": "rates", "repeats": 2, "analyses": ["lr-sweep"], "model": {"hidden": [6]},
+        "fit": {"epochs": 3, "batch_size": 100},
+        "sweep": [{"field": "compile.optimizer.learning_rate", "values": [0.3, 0.03]}]})
+    results = study.run(db=tmp_path / "s.db", progress=False)
+    page = tmp_path / "rates.html"
+    offline.write_report(study, results, page)
+    (analysis,) = embedded(page.read_text(encoding="utf-8"))["studies"]["rates"]["analyses"]
+    dom, logged, asked = offline_dom(
+        browser, page.as_uri(), "document.getElementById('analysis-lr-sweep')?.data")
+    assert logged == [] and asked == []
+    box = between(dom, 'id="analyses"', 'Summary table')
+    assert "Learning-rate sensitivity" in box and analysis["answer"] in box
+    assert 'id="analysis-lr-sweep"' in box
