@@ -120,3 +120,61 @@ def test_bad_input_is_one_line_and_exit_2(capsys, argv, words):
     assert main(["doctor", *argv]) == 2
     err = capsys.readouterr().err.strip()
     assert err.startswith("hyperlab: error: " + words) and "\n" not in err
+
+
+STUDY = """name = "rates-doctor"
+repeats = 1
+[model]
+hidden = [8]
+[fit]
+epochs = 4
+batch_size = 100
+[[sweep]]
+field = "compile.optimizer.learning_rate"
+values = [0.05, 50.0]
+"""
+
+
+def test_a_studys_value_is_diagnosed_as_its_own_run(tmp_path, capsys):
+    from hyperlab import studies
+    from hyperlab.studies import build
+    path = tmp_path / "rates.toml"
+    path.write_text(STUDY)
+    assert main(["doctor", "--study", str(path), "--value", "50.0", "--json"]) == 0
+    data = json.loads(capsys.readouterr().out)
+    config = studies.load(path).variants()[1].config           # the same run, built here
+    ds = hl.datasets.get(**config["data"])
+    model = hl.Sequential(build.build_layers(config, (2,), 3), seed=0)
+    model.compile(build.build_optimizer(config), "categorical_crossentropy", ["accuracy"])
+    expect = diagnose(model, ds.x_train, hl.datasets.to_categorical(ds.y_train, 3), epochs=4,
+                      batch_size=100, seed=0, validation_data=(
+                          ds.x_val, hl.datasets.to_categorical(ds.y_val, 3)))
+    assert [f["kind"] for f in data["findings"]] == [f.kind for f in expect.findings] != []
+    assert [f["message"] for f in data["findings"]] == [f.message for f in expect.findings]
+    follow = data["findings"][0]["follow_up"]
+    assert follow == (f"hyperlab doctor --study {path} --value 50.0 --epochs 4 --seed 0 "
+                      "--set compile.optimizer.learning_rate=5")
+    # the fix's value replaces an earlier --set of the same field
+    assert main(["doctor", "--study", str(path), "--value", "50.0", "--set",
+                 "compile.optimizer.learning_rate=20", "--json"]) == 0
+    again = json.loads(capsys.readouterr().out)["findings"][0]["follow_up"]
+    assert again.endswith("--seed 0 --set compile.optimizer.learning_rate=2")
+
+
+@pytest.mark.parametrize("argv, words", [
+    (["--value", "x"], "--value 'x': not a value of study 'rates-doctor'; choose one of "
+                       "'0.05', '50.0'"),
+    (["--lr", "0.1"], "--lr: with --study the run is the study's; change it with --set"),
+    (["--hidden", "4"], "--hidden: with --study the run is the study's"),
+])
+def test_a_flag_the_study_mode_cannot_take_is_one_line(tmp_path, capsys, argv, words):
+    path = tmp_path / "rates.toml"
+    path.write_text(STUDY)
+    assert main(["doctor", "--study", str(path), *argv]) == 2
+    err = capsys.readouterr().err
+    assert words in err and len(err.strip().splitlines()) == 1
+
+
+def test_value_without_a_study_is_one_line(capsys):
+    assert main(["doctor", "--value", "1"]) == 2
+    assert "--value chooses a study's run: give --study" in capsys.readouterr().err

@@ -351,11 +351,22 @@ def add_doctor_parser(subparsers: argparse._SubParsersAction) -> None:
         epilog="examples:\n"
                "  hyperlab doctor --lr 50                       # the loss blows up\n"
                "  hyperlab doctor --output-activation linear    # cross-entropy needs softmax\n"
-               "  hyperlab doctor --lr 50 --run --json\n")
+               "  hyperlab doctor --lr 50 --run --json\n"
+               "  hyperlab doctor --study learning-rate --value 1.0 --epochs 30\n")
+    study = p.add_argument_group("a study's run instead of the flags'")
+    study.add_argument("--study", metavar="STUDY_OR_FILE",
+                       help="diagnose a value of this built-in study or study file (its model, "
+                            "data, optimizer and batch size; the flags below then stay unset)")
+    study.add_argument("--value", metavar="LABEL",
+                       help="which of the study's values (its label; default: the first)")
+    study.add_argument("--set", dest="sets", action="append", default=[],
+                       metavar="KEY=VALUE",
+                       help="override a field of that value's configuration, repeatable, "
+                            "swept or not (e.g. --set compile.optimizer.learning_rate=0.01)")
     train = setup_flags(p, "any other optimizer argument, repeatable "
                            "(e.g. --opt-arg nesterov=true)", lr=True)
-    train.add_argument("--epochs", type=int, default=DOCTOR_EPOCHS, metavar="N",
-                       help=f"epochs (default: {DOCTOR_EPOCHS})")
+    train.add_argument("--epochs", type=int, default=None, metavar="N",
+                       help=f"epochs (default: {DOCTOR_EPOCHS}, or the study's)")
     train.add_argument("--seed", type=int, default=0, metavar="N",
                        help="seed of the weights and the shuffling (default: 0)")
     head = p.add_argument_group("output layer and loss")
@@ -388,6 +399,28 @@ def setup_words(args: argparse.Namespace) -> list[str]:
     return words
 
 
+def study_follow_up(kind: str, args: argparse.Namespace, label: str, epochs: int,
+                    rate: float | None) -> str | None:
+    """With ``--study``: the doctor of the same value with the fix set (None when there is
+    none to set: a study's output layer and loss always suit each other). A loss stuck at
+    chance is tested with a rate ten times larger below 0.1, ten times smaller from 0.1 up
+    (the command line's lr-sweep over decades needs the flags' model)."""
+    import shlex
+    fix = {"grad_spike": "compile.optimizer.global_clipnorm=1.0"}.get(kind)
+    if fix is None and rate is not None and kind in ("nan", "sharpness", "dead_relu", "chance"):
+        larger = kind == "chance" and rate < 0.1
+        fix = f"compile.optimizer.learning_rate={rate * 10 if larger else rate / 10:.3g}"
+    if fix is None:
+        return None
+    words = ["hyperlab", DOCTOR, "--study", args.study, "--value", label, "--epochs",
+             str(epochs), "--seed", str(args.seed)]
+    key = fix.split("=", 1)[0]
+    for item in args.sets:
+        if item.split("=", 1)[0].strip() != key:        # the fix replaces an earlier value
+            words += ["--set", item]
+    return shlex.join(words + ["--set", fix])
+
+
 def follow_up(kind: str, args: argparse.Namespace, rate: float | None) -> str:
     """The command that tests the fix of a finding of ``kind`` (``rate``: the run's)."""
     import shlex
@@ -411,30 +444,29 @@ def follow_up(kind: str, args: argparse.Namespace, rate: float | None) -> str:
 
 def cmd_doctor(args: argparse.Namespace) -> int:
     """Train with diagnostics, print one line per finding with its follow-up (or run it)."""
-    if args.epochs < 3:
-        raise ValueError(f"--epochs must be an int >= 3, got {args.epochs}")
     if args.seed < 0:
         raise ValueError(f"--seed must be an int >= 0, got {args.seed}")
-    config = rate_config(args)
-    from hyperlab.engine import activations, losses
-    try:
-        loss = losses.get(args.loss)
-    except ValueError as err:
-        raise ValueError(f"--loss: {err}") from None
-    try:
-        activations.get(args.output_activation)
-    except ValueError as err:
-        raise ValueError(f"--output-activation: {err}") from None
     from hyperlab.data import datasets
     from hyperlab.engine import layers
     from hyperlab.engine.model import Sequential
     from hyperlab.science.doctor import diagnose
-    from hyperlab.studies import build, from_dict
-    resolved = from_dict({**config, "name": DOCTOR, "axis": "run", "repeats": 1},
-                         source=DOCTOR).variants()[0].config
+    from hyperlab.studies import build
+    if args.study is not None:
+        label, resolved = study_run(args)
+        args.epochs = resolved["fit"]["epochs"] if args.epochs is None else args.epochs
+        loss = resolved["compile"]["loss"]
+    else:
+        if args.value is not None or args.sets:
+            flag = "--value" if args.value is not None else "--set"
+            raise ValueError(f"{flag} chooses a study's run: give --study STUDY_OR_FILE too")
+        args.epochs = DOCTOR_EPOCHS if args.epochs is None else args.epochs
+        resolved, loss = flags_run(args)
+    if args.epochs < 3:
+        raise ValueError(f"--epochs must be an int >= 3, got {args.epochs}")
     ds = datasets.get(**resolved["data"])
     stack = build.build_layers(resolved, tuple(ds.x_train.shape[1:]), ds.n_classes)
-    stack[-1] = layers.Dense(ds.n_classes, args.output_activation)
+    if args.study is None:
+        stack[-1] = layers.Dense(ds.n_classes, args.output_activation)
     model = Sequential(stack, seed=args.seed)
     model.compile(build.build_optimizer(resolved), loss, ["accuracy"])
     sparse = loss == "sparse_categorical_crossentropy"
@@ -447,7 +479,9 @@ def cmd_doctor(args: argparse.Namespace) -> int:
                      shuffle=resolved["fit"].get("shuffle", True))
     rate = resolved["compile"]["optimizer"].get("learning_rate")
     rate = rate if isinstance(rate, (int, float)) else None
-    commands = [follow_up(f.kind, args, rate) for f in found.findings]
+    commands = [follow_up(f.kind, args, rate) if args.study is None
+                else study_follow_up(f.kind, args, label, args.epochs, rate)
+                for f in found.findings]
     if args.json:
         data = found.to_dict()
         for item, command in zip(data["findings"], commands):
@@ -456,6 +490,7 @@ def cmd_doctor(args: argparse.Namespace) -> int:
     else:
         for line, command in zip(found.lines(), commands or [None]):
             print(line + (f"  ->  {command}" if command else ""))
+    commands = [c for c in commands if c]
     if args.run and commands:
         import shlex
         import subprocess
@@ -465,6 +500,61 @@ def cmd_doctor(args: argparse.Namespace) -> int:
         return subprocess.run([sys.executable, "-m", "hyperlab",
                                *shlex.split(commands[0])[1:]]).returncode
     return 0
+
+
+def flags_run(args: argparse.Namespace) -> tuple[dict[str, Any], str]:
+    """The resolved configuration the setup flags describe, and the loss (--loss)."""
+    from hyperlab.engine import activations, losses
+    from hyperlab.studies import from_dict
+    config = rate_config(args)
+    try:
+        loss = losses.get(args.loss)
+    except ValueError as err:
+        raise ValueError(f"--loss: {err}") from None
+    try:
+        activations.get(args.output_activation)
+    except ValueError as err:
+        raise ValueError(f"--output-activation: {err}") from None
+    resolved = from_dict({**config, "name": DOCTOR, "axis": "run", "repeats": 1},
+                         source=DOCTOR).variants()[0].config
+    return resolved, loss
+
+
+# The flags that describe a run; with --study the study does.
+SETUP_FLAGS = ("dataset", "data_arg", "hidden", "activation", "initializer", "optimizer",
+               "momentum", "opt_arg", "batch_size", "no_shuffle", "lr", "output_activation",
+               "loss")
+
+
+def study_run(args: argparse.Namespace) -> tuple[str, dict[str, Any]]:
+    """``--study``'s value ``--value`` (default: the first): its label and its resolved
+    configuration with ``--set`` applied; a ValueError for a setup flag given beside it."""
+    from hyperlab import studies
+    parser = build_doctor_defaults()
+    given = [f for f in SETUP_FLAGS if getattr(args, f) != parser[f]]
+    if given:
+        flag = "--" + given[0].replace("_", "-")
+        raise ValueError(f"{flag}: with --study the run is the study's; change it with "
+                         "--set KEY=VALUE (e.g. --set compile.optimizer.learning_rate=0.01)")
+    study = studies.get(args.study)
+    variants = study.variants()
+    labels = [v.label for v in variants]
+    if args.value is not None and args.value not in labels:
+        raise ValueError(f"--value {args.value!r}: not a value of study {study.name!r}; "
+                         f"choose one of {', '.join(map(repr, labels))}")
+    variant = variants[labels.index(args.value)] if args.value is not None else variants[0]
+    run = studies.from_dict({k: variant.config[k] for k in ("data", "model", "compile", "fit")}
+                            | {"name": study.name, "repeats": 1},
+                            source=f"{args.study} value {variant.label!r}")
+    return variant.label, run.with_overrides(sets=args.sets).variants()[0].config
+
+
+def build_doctor_defaults() -> dict[str, Any]:
+    """The doctor parser's default of every setup flag."""
+    parser = argparse.ArgumentParser()
+    add_doctor_parser(parser.add_subparsers())
+    defaults = vars(parser.parse_args([DOCTOR]))
+    return {f: defaults[f] for f in SETUP_FLAGS}
 
 
 COMMANDS = (add_lr_sweep_parser, add_noise_scale_parser, add_epochs_parser,
