@@ -341,7 +341,8 @@ def add_doctor_parser(subparsers: argparse._SubParsersAction) -> None:
         help="why a run does not learn: train it with diagnostics and report each "
              "pathology with the follow-up that tests its fix",
         description="Train the run the flags describe (those of 'hyperlab fit', plus the "
-                    "output activation and\nthe loss) once with diagnostics and report, one "
+                    "output activation and\nthe loss; or a study's value, --study) once with "
+                    "diagnostics and report, one "
                     "line each: an output activation the\nloss does not expect, the epoch "
                     "the loss stops being finite, a loss that never fell below\nthe chance "
                     "loss of the labels, dead ReLU layers, gradient-norm spikes, and (SGD) a "
