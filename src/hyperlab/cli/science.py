@@ -342,13 +342,12 @@ def add_doctor_parser(subparsers: argparse._SubParsersAction) -> None:
              "pathology with the follow-up that tests its fix",
         description="Train the run the flags describe (those of 'hyperlab fit', plus the "
                     "output activation and\nthe loss; or a study's value, --study) once with "
-                    "diagnostics and report, one "
-                    "line each: an output activation the\nloss does not expect, the epoch "
-                    "the loss stops being finite, a loss that never fell below\nthe chance "
-                    "loss of the labels, dead ReLU layers, gradient-norm spikes, and (SGD) a "
-                    "top\nHessian eigenvalue above the stability threshold (2 + 2 momentum)/"
-                    "rate at the end. Each\nfinding comes with the command that tests its "
-                    "fix; --run runs the first one's.",
+                    "diagnostics and report, one line each:\nan output activation the loss "
+                    "does not expect, the epoch the loss stops being finite, a loss\nthat "
+                    "never fell below the chance loss of the labels, dead ReLU layers, "
+                    "gradient-norm spikes,\nand (SGD) a top Hessian eigenvalue above the "
+                    "stability threshold (2 + 2 momentum)/rate at the end.\nEach finding "
+                    "comes with the command that tests its fix; --run runs the first one's.",
         epilog="examples:\n"
                "  hyperlab doctor --lr 50                       # the loss blows up\n"
                "  hyperlab doctor --output-activation linear    # cross-entropy needs softmax\n"
