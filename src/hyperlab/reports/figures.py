@@ -515,6 +515,31 @@ def _layer_order(results: StudyResults, prefix: str) -> list[str]:
     return order
 
 
+def _log_panels(results: StudyResults, ncols: int, legend_room: float, xlabel: str,
+                ylabel: str) -> tuple[Figure, list[tuple[Axes, ValueResult]]]:
+    """One log-scaled panel per value (shared y, titled by the value and its divergence,
+    ``ylabel`` on the first column), ``legend_room`` inches added for a legend; the figure
+    and the (panel, value) pairs, unused panels removed."""
+    plt = _pyplot()
+    n = max(len(results.values), 1)
+    cols = min(ncols, n)
+    rows = math.ceil(n / cols)
+    fig, axes = plt.subplots(rows, cols, figsize=(3.8 * cols, 3.2 * rows + legend_room),
+                             sharey=True, squeeze=False, layout="constrained")
+    flat = list(axes.ravel())
+    for i, (ax, value) in enumerate(zip(flat, results.values)):
+        ax.set_yscale("log")
+        ax.set_title(_wrap(f"{results.axis} = {value.label}", 34) + _diverged(value).replace(
+            "; ", "\n", 1), fontsize=9)
+        ax.set_xlabel(xlabel)
+        ax.grid(alpha=0.3, which="both")
+        if i % cols == 0:
+            ax.set_ylabel(ylabel)
+    for ax in flat[len(results.values):]:
+        fig.delaxes(ax)
+    return fig, list(zip(flat, results.values))
+
+
 def gradients(results: StudyResults, key: str = "grad_norm", *, x: str = "epochs",
               band: str = "iqr", ncols: int = 5, train_size: int | None = None) -> Figure:
     """One panel per value: the per-layer ``key`` diagnostic (default: gradient norm) on a
@@ -539,30 +564,16 @@ def gradients(results: StudyResults, key: str = "grad_norm", *, x: str = "epochs
     def style(name: str) -> str:
         return styles[name[len(prefix):].rstrip("0123456789").rstrip("_")]
 
-    n = max(len(results.values), 1)
-    cols = min(ncols, n)
-    rows = math.ceil(n / cols)
-    fig, axes = plt.subplots(rows, cols, figsize=(3.8 * cols, 3.2 * rows + 1.2), sharey=True,
-                             squeeze=False, layout="constrained")
-    flat = list(axes.ravel())
-    for i, (ax, value) in enumerate(zip(flat, results.values)):
+    fig, panels = _log_panels(results, ncols, 1.2, _xlabel(x, train_size), _pretty(key))
+    for ax, value in panels:
         for name in layers:
             if any(name in r.history for r in value.runs):
                 xs, ys = _xy(value, name, x, train_size)
                 line = median_band(ax, ys, xs, color=colors[name], band=band, log=True)
                 line.set_linestyle(style(name))
-        ax.set_yscale("log")
-        ax.set_title(_wrap(f"{results.axis} = {value.label}", 34) + _diverged(value).replace(
-            "; ", "\n", 1), fontsize=9)
-        ax.set_xlabel(_xlabel(x, train_size))
-        ax.grid(alpha=0.3, which="both")
-        if i % cols == 0:
-            ax.set_ylabel(_pretty(key))
     handles = [Line2D([], [], color=colors[name], linestyle=style(name),
                       label=name[len(prefix):], **MEDIAN_STYLE) for name in layers]
     fig.legend(handles=handles, loc="outside right center", fontsize=7, title="layer (median)")
-    for ax in flat[len(results.values):]:
-        fig.delaxes(ax)
     _suptitle(fig, results, _note(results, band, True),
               f"{results.description or results.name}: per-layer {_pretty(key)}")
     return fig
@@ -584,20 +595,15 @@ def sharpness(results: StudyResults, *, x: str = "epochs", band: str = "iqr", nc
     """One panel per value: the top Hessian eigenvalue of the training loss per epoch (runs
     trained with ``fit.diagnostics = ["sharpness"]``), each seed thin with the geometric
     median and band, and for SGD its stability threshold (2 + 2β)/η at the median rate
-    (dashed): where the sharpness lies above it, the updates overshoot and the loss
-    oscillates."""
+    (dashed): gradient descent on a quadratic with a curvature above it diverges (Cohen et
+    al. 2021 find training's sharpness rising to it and hovering there)."""
     _check_x(x, train_size)
-    plt = _pyplot()
     if not any("sharpness" in r.history for v in results.values for r in v.runs):
         raise ValueError(f"study {results.name!r} has no sharpness; run it with "
                          "fit.diagnostics = [\"sharpness\"]")
-    n = max(len(results.values), 1)
-    cols = min(ncols, n)
-    rows = math.ceil(n / cols)
-    fig, axes = plt.subplots(rows, cols, figsize=(3.8 * cols, 3.2 * rows + 1.0), sharey=True,
-                             squeeze=False, layout="constrained")
-    flat = list(axes.ravel())
-    for i, (ax, value) in enumerate(zip(flat, results.values)):
+    fig, panels = _log_panels(results, ncols, 1.0, _xlabel(x, train_size),
+                              "top Hessian eigenvalue")
+    for ax, value in panels:
         if any("sharpness" in r.history for r in value.runs):
             xs, ys = _xy(value, "sharpness", x, train_size)
             median_band(ax, ys, xs, color=TRAIN_COLOR, band=band, log=True, label="sharpness")
@@ -609,16 +615,7 @@ def sharpness(results: StudyResults, *, x: str = "epochs", band: str = "iqr", nc
                     line = (2 + 2 * beta) / np.nanmedian(rates, axis=0)
                 ax.plot(np.nanmedian(xs, axis=0)[: line.size], line, color="k", linestyle="--",
                         linewidth=1.0, gid="threshold", label=f"stability threshold {name}")
-        ax.set_yscale("log")
-        ax.set_title(_wrap(f"{results.axis} = {value.label}", 34) + _diverged(value).replace(
-            "; ", "\n", 1), fontsize=9)
-        ax.set_xlabel(_xlabel(x, train_size))
-        ax.grid(alpha=0.3, which="both")
-        if i % cols == 0:
-            ax.set_ylabel("top Hessian eigenvalue")
         ax.legend(fontsize=7)                  # each panel names its own threshold
-    for ax in flat[len(results.values):]:
-        fig.delaxes(ax)
     _suptitle(fig, results, _note(results, band, True),
               f"{results.description or results.name}: sharpness per epoch")
     return fig
